@@ -1,0 +1,102 @@
+"""Checks of the workflow configuration that a JSON schema cannot express.
+
+The Snakefile first validates the configuration against ``workflow/schemas/config.schema.yaml``
+(types, ranges, defaults), then calls :func:`check_config` for orderings and cross-references,
+so that a bad configuration stops the run before any job starts, with a message naming the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the offending key."""
+
+
+def _strictly_increasing(values) -> bool:
+    return all(b > a for a, b in zip(values, values[1:], strict=False))
+
+
+def check_config(config: dict, source: str = "config", base_dir: str | Path = ".") -> None:
+    """Raise :class:`ConfigError` for problems a schema cannot see.
+
+    ``source`` names the configuration (file) in the messages; relative paths are resolved
+    against ``base_dir`` (the workflow's directory).
+    """
+    base = Path(base_dir)
+    problems: list[str] = []
+    species = config.get("species", {})
+    for name, spec in species.items():
+        thresholds = list(spec.get("thresholds", []))
+        if not _strictly_increasing(thresholds):
+            problems.append(f"species.{name}.thresholds must be strictly increasing, got {thresholds}")
+        upper = spec.get("upper")
+        if upper is not None and thresholds and upper <= thresholds[-1]:
+            problems.append(f"species.{name}.upper ({upper}) must be above the last threshold ({thresholds[-1]})")
+        cuts = spec.get("cuts")
+        if cuts:
+            if cuts["charge_min"] >= cuts["charge_max"]:
+                problems.append(f"species.{name}.cuts: charge_min must be below charge_max")
+            if cuts["beta_min"] >= cuts["beta_max"]:
+                problems.append(f"species.{name}.cuts: beta_min must be below beta_max")
+            lo, hi = cuts.get("energy_over_rigidity_min"), cuts.get("energy_over_rigidity_max")
+            if lo is not None and hi is not None and lo >= hi:
+                problems.append(f"species.{name}.cuts: energy_over_rigidity_min must be below _max")
+        if spec.get("flux_file") and not (base / spec["flux_file"]).is_file():
+            problems.append(f"species.{name}.flux_file: {spec['flux_file']} does not exist")
+
+    for name in config.get("analysis_species") or []:
+        if name not in species:
+            problems.append(f"analysis_species: {name!r} is not defined under species")
+
+    source_kind = config.get("input", {}).get("source")
+    mode = config.get("mode", "ams")
+    if source_kind == "files":
+        timelines = config["input"].get("timeline_files", [])
+        events = config["input"].get("event_files", [])
+        if not timelines:
+            problems.append("input.timeline_files: empty, but input.source is 'files'")
+        if len(timelines) != len(events):
+            problems.append(
+                f"input: {len(timelines)} timeline_files but {len(events)} event_files (one of each per chunk)"
+            )
+    if source_kind == "simulation":
+        if "period" not in config or "simulation" not in config:
+            problems.append("input.source is 'simulation' but period or simulation is missing")
+        else:
+            particles = config["simulation"]["particles"]
+            for name in species:
+                if name not in particles:
+                    problems.append(f"simulation.particles: no source for species {name!r}")
+            for name, particle in particles.items():
+                if not (base / particle["flux_file"]).is_file():
+                    problems.append(f"simulation.particles.{name}.flux_file: {particle['flux_file']} does not exist")
+            for k, (begin, end) in enumerate(config["simulation"]["attitude"].get("minus_xvv_periods_days", [])):
+                if end <= begin:
+                    problems.append(f"simulation.attitude.minus_xvv_periods_days[{k}]: end must follow start")
+            if config["period"]["chunk_days"] * 86400 < config["period"]["cadence_s"]:
+                problems.append("period.chunk_days is shorter than one cadence interval")
+    if (source_kind == "auger2017") != (mode == "auger2017"):
+        problems.append("mode 'auger2017' and input.source 'auger2017' go together")
+
+    selection = config.get("selection", {})
+    factors = [selection.get("cutoff_factor", 1.2), *selection.get("cutoff_factor_variants", [])]
+    if len(set(factors)) != len(factors):
+        problems.append(f"selection: cutoff factors must be distinct, got {factors}")
+    reference = config.get("reference", {})
+    variants = reference.get("variants", [])
+    for variant in variants:
+        if variant.startswith("cutoff") and float(variant[len("cutoff"):]) not in factors:
+            problems.append(
+                f"reference.variants: {variant} needs {variant[len('cutoff'):]} in selection.cutoff_factor_variants"
+            )
+    edges = reference.get("efficiency_edges")
+    if edges is not None and not _strictly_increasing(list(edges)):
+        problems.append(f"reference.efficiency_edges must be strictly increasing, got {edges}")
+    for k, group in enumerate(config.get("limits", {}).get("systematics_groups", [])):
+        for variant in group:
+            if variant not in variants:
+                problems.append(f"limits.systematics_groups[{k}]: {variant!r} is not in reference.variants")
+    if problems:
+        raise ConfigError(f"{source}: " + "; ".join(problems))

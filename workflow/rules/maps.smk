@@ -1,0 +1,70 @@
+# HEALPix maps per species: one-pass cumulative counts maps (galactic) and detector-frame
+# histograms for every threshold and cutoff factor, then the isotropic reference maps per variant.
+# Multi-threshold maps are one FITS file per species and variant with one column per threshold
+# (column THR_<label>), readable with healpy.read_map(path, field=k).
+
+
+def cutoff_suffix(factor):
+    return "" if factor == config["selection"]["cutoff_factor"] else f"_cutoff{factor:g}"
+
+
+def variant_factor_suffix(variant):
+    """File suffix of the counts/detector maps a reference variant is built from."""
+    if variant.startswith("cutoff"):
+        return f"_{variant}"
+    return ""
+
+
+rule bin_events:
+    input:
+        selected=lambda wildcards: selected_files(wildcards.species),
+        cutflows=lambda wildcards: [p.replace(".parquet", "_cutflow.csv") for p in selected_files(wildcards.species)],
+    output:
+        counts=[f"{OUT}/maps/{{species}}/counts{cutoff_suffix(f)}.fits" for f in cutoff_variants()],
+        detector=[f"{OUT}/maps/{{species}}/detector{cutoff_suffix(f)}.fits" for f in cutoff_variants()],
+        efficiency=[f"{OUT}/maps/{{species}}/efficiency{cutoff_suffix(f)}.csv" for f in cutoff_variants()],
+        selection_table=f"{OUT}/tables/{{species}}_selection.csv",
+    params:
+        species=lambda wildcards: config["species"][wildcards.species],
+        cutoff_factors=cutoff_variants(),
+        maps=config["maps"],
+        reference=config.get("reference"),
+    log:
+        f"{OUT}/logs/bin_events/{{species}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/bin_events/{{species}}.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../../envs/maps.yaml"
+    script:
+        "../../scripts/bin_events.py"
+
+
+rule reference_maps:
+    input:
+        timelines=all_timeline_files,
+        counts=lambda wildcards: f"{OUT}/maps/{wildcards.species}/counts{variant_factor_suffix(wildcards.variant)}.fits",
+        detector=lambda wildcards: f"{OUT}/maps/{wildcards.species}/detector{variant_factor_suffix(wildcards.variant)}.fits",
+        efficiency=lambda wildcards: f"{OUT}/maps/{wildcards.species}/efficiency{variant_factor_suffix(wildcards.variant)}.csv",
+        selected=lambda wildcards: selected_files(wildcards.species) if wildcards.variant == "shuffle" else [],
+    output:
+        reference=f"{OUT}/maps/{{species}}/reference_{{variant}}.fits",
+    params:
+        seed=config["seed"],
+        species=lambda wildcards: config["species"][wildcards.species],
+        selection=config.get("selection"),
+        maps=config["maps"],
+        reference=config.get("reference"),
+    log:
+        f"{OUT}/logs/reference_maps/{{species}}_{{variant}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/reference_maps/{{species}}_{{variant}}.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    conda:
+        "../../envs/maps.yaml"
+    script:
+        "../../scripts/reference_maps.py"

@@ -1,0 +1,46 @@
+# Simulation of AMS-02 on the ISS: the per-interval timeline (AMS "RTI" records) and the events,
+# one job per time chunk. A chunk's random stream derives from the seed and the chunk id only.
+
+
+rule simulate_timeline:
+    output:
+        timeline=f"{OUT}/sim/timeline/chunk{{chunk}}.parquet",
+    params:
+        window_unix_s=lambda wildcards: chunk_window_unix_s(wildcards.chunk),
+        period_start_unix_s=start_unix_s(),
+        cadence_s=config["period"]["cadence_s"],
+        simulation=config.get("simulation"),
+        good_intervals=config.get("good_intervals"),
+    log:
+        f"{OUT}/logs/simulate_timeline/chunk{{chunk}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/simulate_timeline/chunk{{chunk}}.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../../envs/simulation.yaml"
+    script:
+        "../../scripts/simulate_timeline.py"
+
+
+rule simulate_events:
+    input:
+        timeline=f"{OUT}/sim/timeline/chunk{{chunk}}.parquet",
+    output:
+        events=f"{OUT}/sim/events/chunk{{chunk}}.parquet",
+    params:
+        seed=config["seed"],
+        period_start_unix_s=start_unix_s(),
+        simulation=config.get("simulation"),
+    log:
+        f"{OUT}/logs/simulate_events/chunk{{chunk}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/simulate_events/chunk{{chunk}}.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    conda:
+        "../../envs/simulation.yaml"
+    script:
+        "../../scripts/simulate_events.py"
