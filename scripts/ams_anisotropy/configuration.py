@@ -69,6 +69,11 @@ def check_config(config: dict, source: str = "config", base_dir: str | Path = ".
             for name in species:
                 if name not in particles:
                     problems.append(f"simulation.particles: no source for species {name!r}")
+            for name, neighbour in config["simulation"].get("neighbour_charges", {}).items():
+                if neighbour["parent"] not in particles:
+                    problems.append(
+                        f"simulation.neighbour_charges.{name}.parent: {neighbour['parent']!r} is not a particle"
+                    )
             for name, particle in particles.items():
                 if not (base / particle["flux_file"]).is_file():
                     problems.append(f"simulation.particles.{name}.flux_file: {particle['flux_file']} does not exist")
@@ -100,3 +105,83 @@ def check_config(config: dict, source: str = "config", base_dir: str | Path = ".
                 problems.append(f"limits.systematics_groups[{k}]: {variant!r} is not in reference.variants")
     if problems:
         raise ConfigError(f"{source}: " + "; ".join(problems))
+
+
+def simulation_models(simulation: dict, good_intervals: dict, period_start_unix_s: float, window_unix_s):
+    """The simulation's model objects for one chunk, from the ``simulation`` config section.
+
+    Returns a dict with ``orbit, attitude, field, trigger, saa, good, stoermer_constant_gv``. The
+    geomagnetic dipole is IGRF-13 at ``geomagnetic.igrf_year`` when given, else at the chunk's
+    midpoint (so a multi-year run follows the secular variation chunk by chunk).
+    """
+    from .frames import Attitude
+    from .geomagnetic import DipoleField, decimal_year
+    from .orbit import CircularOrbit
+    from .timeline import GoodIntervalCriteria, SaaRegion, TriggerModel
+
+    attitude_cfg = dict(simulation["attitude"])
+    periods_days = attitude_cfg.pop("minus_xvv_periods_days", [])
+    attitude = Attitude(
+        **attitude_cfg,
+        minus_xvv_periods_unix_s=tuple(
+            (period_start_unix_s + begin * 86400.0, period_start_unix_s + end * 86400.0)
+            for begin, end in periods_days
+        ),
+    )
+    geomagnetic = simulation["geomagnetic"]
+    year = geomagnetic.get("igrf_year")
+    if year is None:
+        year = float(decimal_year(0.5 * (window_unix_s[0] + window_unix_s[1]))[0])
+    return {
+        "orbit": CircularOrbit(**simulation["orbit"]),
+        "attitude": attitude,
+        "field": DipoleField.from_igrf(year, eccentric=geomagnetic["eccentric"]),
+        "trigger": TriggerModel(**simulation["trigger"]),
+        "saa": SaaRegion(**simulation.get("saa", {})),
+        "good": GoodIntervalCriteria(**good_intervals),
+        "stoermer_constant_gv": geomagnetic["stoermer_constant_gv"],
+    }
+
+
+def particle_sources(simulation: dict, base_dir: str | Path = "."):
+    """The simulated particle streams, in a fixed order (the ``particles`` of the config in order,
+    then the ``neighbour_charges``): the position is the random-stream key of each stream."""
+    from .simulation import ParticleSource, SkyModel
+    from .spectra import FluxTable
+
+    base = Path(base_dir)
+    sources = []
+    tables = {}
+    for name, particle in simulation["particles"].items():
+        tables[name] = FluxTable.from_file(base / particle["flux_file"], name=name)
+        quadrupole = particle.get("quadrupole_gal")
+        sky = SkyModel(tuple(particle["dipole_gal"]), None if quadrupole is None else tuple(map(tuple, quadrupole)))
+        sources.append(
+            ParticleSource(
+                name,
+                particle["charge_z"],
+                particle["charge_sign"],
+                tables[name],
+                particle["min_rigidity_gv"],
+                sky=sky,
+                reconstruction_efficiency=particle["reconstruction_efficiency"],
+                stored_patterns=particle.get("stored_patterns"),
+            )
+        )
+    for name, neighbour in simulation.get("neighbour_charges", {}).items():
+        parent = simulation["particles"][neighbour["parent"]]
+        table = tables[neighbour["parent"]].scaled(
+            neighbour["ratio"], neighbour["index_change"], neighbour["pivot_gv"], name=name
+        )
+        sources.append(
+            ParticleSource(
+                name,
+                neighbour["charge_z"],
+                1,
+                table,
+                parent["min_rigidity_gv"],
+                reconstruction_efficiency=parent["reconstruction_efficiency"],
+                stored_patterns=parent.get("stored_patterns"),
+            )
+        )
+    return sources

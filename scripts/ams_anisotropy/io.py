@@ -129,12 +129,9 @@ def _read_parquet(path, schema: dict, columns=None) -> pd.DataFrame:
         raise
     except Exception as err:  # pyarrow raises several types for truncated/corrupt files
         raise InputError(f"{path}: not a readable Parquet file ({err})") from err
-    if missing:
-        optional = [c for c in missing if c in EVENT_TRUTH_COLUMNS]
-        required = [c for c in missing if c not in EVENT_TRUTH_COLUMNS]
-        if required:
-            raise InputError(f"{path}: missing column(s) {', '.join(required)}")
-        del optional
+    required = [c for c in missing if c not in EVENT_TRUTH_COLUMNS]
+    if required:
+        raise InputError(f"{path}: missing column(s) {', '.join(required)}")
     _check_schema(table, schema, path, columns)
     frame = table.to_pandas()
     for name in _FINITE_COLUMNS.intersection(frame.columns):
@@ -190,6 +187,10 @@ def atomic_path(path):
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp creates the file with mode 0600; give the output the usual permissions
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
@@ -242,3 +243,49 @@ def read_healpix_map(path, field=0) -> np.ndarray:
         return np.asarray(hp.read_map(str(path), field=field, dtype=np.float64))
     except Exception as err:
         raise InputError(f"{path}: not a readable HEALPix FITS map ({err})") from err
+
+
+def threshold_column(label: str) -> str:
+    """FITS column name of a threshold label ("16GeV" -> "THR_16GEV")."""
+    return "THR_" + label.replace(".", "P").upper()
+
+
+def write_threshold_maps(path, maps, labels, *, coord="G", header=None) -> None:
+    """Write one HEALPix map per threshold as the columns of one FITS file (atomically).
+
+    ``maps`` has shape (n_thresholds, npix); the columns are named by :func:`threshold_column`
+    and the header lists the labels (keywords THR1, THR2, ...) so the file describes itself.
+    ``coord`` is "G" (galactic) or None for the detector frame (header COORDSYS = 'DETECTOR').
+    """
+    maps = np.atleast_2d(np.asarray(maps, dtype=np.float64))
+    labels = list(labels)
+    if maps.shape[0] != len(labels):
+        raise ValueError(f"{path}: {maps.shape[0]} maps but {len(labels)} threshold labels")
+    extra = dict(header or {})
+    extra.update({f"THR{k + 1}": label for k, label in enumerate(labels)})
+    if coord is None:
+        extra["COORDSYS"] = "DETECTOR"
+    write_healpix_map(path, maps, column_names=[threshold_column(x) for x in labels], coord=coord, extra_header=extra)
+
+
+def read_threshold_map(path, label: str) -> np.ndarray:
+    """Read the map of one threshold from a file written by :func:`write_threshold_maps`."""
+    from astropy.io import fits
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file does not exist")
+    try:
+        with fits.open(path) as hdul:
+            names = list(hdul[1].columns.names)
+    except Exception as err:
+        raise InputError(f"{path}: not a readable HEALPix FITS map ({err})") from err
+    column = threshold_column(label)
+    if column not in names:
+        raise InputError(f"{path}: no map for threshold {label} (columns: {', '.join(names)})")
+    return read_healpix_map(path, field=names.index(column))
+
+
+def read_threshold_maps(path, labels) -> np.ndarray:
+    """Read the maps of several thresholds, shape (n_labels, npix)."""
+    return np.stack([read_threshold_map(path, label) for label in labels])

@@ -15,6 +15,9 @@ wildcard_constraints:
 
 
 def start_unix_s():
+    """Start of the simulated period (POSIX s), None when nothing is simulated."""
+    if "period" not in config:
+        return None
     start = datetime.fromisoformat(config["period"]["start_utc"]).replace(tzinfo=timezone.utc)
     return start.timestamp()
 
@@ -23,6 +26,8 @@ def chunk_ids():
     """Four-digit chunk labels: from the simulated period, or one per input file."""
     if config["input"]["source"] == "files":
         n_chunks = len(config["input"]["timeline_files"])
+    elif config["input"]["source"] == "auger2017":
+        n_chunks = 0
     else:
         period = config["period"]
         n_chunks = math.ceil(period["duration_days"] / period["chunk_days"] - 1e-9)
@@ -84,11 +89,6 @@ def cutoff_variants():
     return [config["selection"]["cutoff_factor"], *config["selection"]["cutoff_factor_variants"]]
 
 
-def counts_name(factor):
-    nominal = config["selection"]["cutoff_factor"]
-    return "counts" if factor == nominal else f"counts_cutoff{factor:g}"
-
-
 def reference_variants():
     return ["nominal", *config["reference"]["variants"]]
 
@@ -130,3 +130,19 @@ def final_outputs():
     if config["input"]["source"] == "simulation":
         targets.append(f"{OUT}/tables/sample_sizes.csv")
     return targets
+
+
+def cutoff_suffix(factor):
+    """"" for the nominal cutoff factor, else "_cutoff<factor>" ("_cutoff1.0", "_cutoff1.4")."""
+    return "" if factor == config["selection"]["cutoff_factor"] else f"_cutoff{float(factor)!r}"
+
+
+def variant_factor_suffix(variant):
+    """File suffix of the counts/detector maps a reference variant is built from."""
+    if variant.startswith("cutoff"):
+        return f"_{variant}"
+    return ""
+
+
+def threshold_index(wildcards):
+    return threshold_labels(wildcards.species).index(wildcards.threshold)

@@ -73,6 +73,7 @@ rule species_figures:
     params:
         figure="species",
         label=config.get("figures", {}).get("label", ""),
+        figures=config.get("figures"),
         fit=config["fit"],
     log:
         f"{OUT}/logs/species_figures/{{species}}.log",

@@ -4,17 +4,6 @@
 # (column THR_<label>), readable with healpy.read_map(path, field=k).
 
 
-def cutoff_suffix(factor):
-    return "" if factor == config["selection"]["cutoff_factor"] else f"_cutoff{factor:g}"
-
-
-def variant_factor_suffix(variant):
-    """File suffix of the counts/detector maps a reference variant is built from."""
-    if variant.startswith("cutoff"):
-        return f"_{variant}"
-    return ""
-
-
 rule bin_events:
     input:
         selected=lambda wildcards: selected_files(wildcards.species),

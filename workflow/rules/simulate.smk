@@ -8,7 +8,7 @@ rule simulate_timeline:
     params:
         window_unix_s=lambda wildcards: chunk_window_unix_s(wildcards.chunk),
         period_start_unix_s=start_unix_s(),
-        cadence_s=config["period"]["cadence_s"],
+        cadence_s=config.get("period", {}).get("cadence_s"),
         simulation=config.get("simulation"),
         good_intervals=config.get("good_intervals"),
     log:
@@ -31,8 +31,10 @@ rule simulate_events:
         events=f"{OUT}/sim/events/chunk{{chunk}}.parquet",
     params:
         seed=config["seed"],
+        window_unix_s=lambda wildcards: chunk_window_unix_s(wildcards.chunk),
         period_start_unix_s=start_unix_s(),
         simulation=config.get("simulation"),
+        good_intervals=config.get("good_intervals"),
     log:
         f"{OUT}/logs/simulate_events/chunk{{chunk}}.log",
     benchmark:

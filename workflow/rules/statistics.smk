@@ -1,10 +1,6 @@
 # Multipole fit and posterior upper limits, one job each per species and threshold, then the tables.
 
 
-def threshold_index(wildcards):
-    return threshold_labels(wildcards.species).index(wildcards.threshold)
-
-
 rule fit_dipole:
     input:
         counts=lambda wildcards: [
@@ -43,6 +39,8 @@ rule sample_limits:
         seed=config["seed"],
         species_index=lambda wildcards: list(config["species"]).index(wildcards.species),
         threshold_index=threshold_index,
+        threshold_value=lambda wildcards: config["species"][wildcards.species]["thresholds"][threshold_index(wildcards)],
+        unit=lambda wildcards: config["species"][wildcards.species]["unit"],
         fit=config["fit"],
         limits=config["limits"],
     log:
