@@ -8,6 +8,7 @@ from _workflow import rule_logging
 from ams_anisotropy import io
 from ams_anisotropy.fit import pixels_with_exposure
 from ams_anisotropy.limits import dipole_upper_limit, isotropic_expectation, systematic_sigmas
+from ams_anisotropy.reference import fitted_dipole_transform, response_labels
 from ams_anisotropy.rng import generator
 
 with rule_logging(snakemake) as log:
@@ -23,18 +24,25 @@ with rule_logging(snakemake) as log:
     counts = io.read_threshold_map(snakemake.input.counts, threshold)
     reference = io.read_threshold_map(snakemake.input.reference, threshold)
     mask = pixels_with_exposure(reference, snakemake.params.fit["min_exposure_fraction"])
+    ref_cfg = snakemake.params.reference
+    transform = None  # the same absorption correction as the fit (fit_dipole.py)
+    if ref_cfg.get("dipole_correction"):
+        response = io.read_threshold_maps(snakemake.input.reference, response_labels(threshold))
+        transform = fitted_dipole_transform(reference, response, mask, ref_cfg["max_absorption"])
     limit = dipole_upper_limit(
         counts, reference, generator(snakemake.params.seed, "limits_posterior", *keys), mask=mask,
         sigma_sys=sigma_sys, credibility=limits_cfg["credibility"], n_samples=limits_cfg["n_posterior_samples"],
+        transform=transform,
     )
     expectation = isotropic_expectation(
         reference, generator(snakemake.params.seed, "limits_pseudo_skies", *keys), mask=mask,
         n_skies=limits_cfg["n_pseudo_skies"], sigma_sys=sigma_sys, credibility=limits_cfg["credibility"],
+        transform=transform,
     )
     row = {
         "species": species, "threshold": snakemake.params.threshold_value, "unit": snakemake.params.unit,
         "n_events": int(fits.loc["nominal", "n_events"]),
-        **limit.fit.as_row(),
+        **{k: v for k, v in fits.loc["nominal"].items() if k not in ("n_events", "n_pixels")},
         "sys_fb": sigma_sys[0], "sys_ew": sigma_sys[1], "sys_ns": sigma_sys[2],
         "delta_ul95": limit.delta_ul, "delta_ul95_mc_error": limit.delta_ul_mc_error,
         "delta_ul95_sys": limit.delta_ul_sys, "delta_ul95_sys_mc_error": limit.delta_ul_sys_mc_error,

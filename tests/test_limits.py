@@ -181,3 +181,24 @@ def test_bad_inputs_fail_clearly():
         limits.gaussian_delta_upper_limits(np.zeros((2, 3)), np.zeros((3, 3, 3)), rng)
     with pytest.raises(ValueError, match="weights"):
         limits.weighted_quantile([1.0, 2.0], [0.0, 0.0], 0.5)
+
+
+def test_transform_scales_the_limit_and_the_expectation():
+    """A correction rho -> T rho with T = 2 I doubles both the data limit and the expected limits."""
+    import healpy as hp
+
+    from ams_anisotropy.limits import dipole_upper_limit, isotropic_expectation
+    from ams_anisotropy.rng import generator
+
+    nside = 8
+    reference = np.full(hp.nside2npix(nside), 2000.0)
+    counts = generator(3, "tests", 1).poisson(reference).astype(float)
+    plain = dipole_upper_limit(counts, reference, generator(3, "tests", 2), n_samples=4000)
+    doubled = dipole_upper_limit(counts, reference, generator(3, "tests", 2), n_samples=4000,
+                                 transform=2 * np.eye(3))
+    assert doubled.delta_ul == pytest.approx(2 * plain.delta_ul, rel=1e-12)
+    a = isotropic_expectation(reference, generator(3, "tests", 4), n_skies=50)
+    b = isotropic_expectation(reference, generator(3, "tests", 4), n_skies=50, transform=2 * np.eye(3))
+    assert b.bands.median == pytest.approx(2 * a.bands.median, rel=1e-12)
+    with pytest.raises(ValueError, match="3x3"):
+        isotropic_expectation(reference, generator(3, "tests", 4), n_skies=50, transform=np.eye(2))

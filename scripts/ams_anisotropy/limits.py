@@ -180,8 +180,13 @@ def sample_dipole_posterior(
     n_samples: int = 40000,
     inflation: float = 1.2,
     block_size: int = 256,
+    transform=None,
 ) -> DipolePosterior:
     """Importance-sample the flat-prior posterior of the dipole with the exact Poisson likelihood.
+
+    ``transform`` (3x3, optional): a linear map applied to the dipole samples, e.g. the correction
+    (I - K)^-1 of the dipole absorbed by a data-driven reference
+    (:func:`ams_anisotropy.reference.correct_dipole`); a flat prior stays flat under it.
 
     Parameters
     ----------
@@ -240,7 +245,17 @@ def sample_dipole_posterior(
             f"importance sampling is inefficient (effective sample size {ess:.0f} of {n_samples}): the "
             "posterior is far from Gaussian; increase inflation or n_samples"
         )
-    return DipolePosterior(rho_samples=theta[:, 1:4], weights=weights, ess=ess, fit=best, inflation=inflation)
+    rho_samples = theta[:, 1:4]
+    if transform is not None:
+        rho_samples = rho_samples @ _check_transform(transform).T
+    return DipolePosterior(rho_samples=rho_samples, weights=weights, ess=ess, fit=best, inflation=inflation)
+
+
+def _check_transform(transform) -> np.ndarray:
+    transform = np.asarray(transform, dtype=np.float64)
+    if transform.shape != (3, 3) or not np.all(np.isfinite(transform)):
+        raise ValueError(f"transform must be a finite 3x3 matrix, got shape {transform.shape}")
+    return transform
 
 
 @dataclass(frozen=True)
@@ -267,6 +282,7 @@ def dipole_upper_limit(
     n_samples: int = 40000,
     extra_templates=None,
     inflation: float = 1.2,
+    transform=None,
 ) -> DipoleUpperLimit:
     """The ``credibility`` upper limit on delta = |r| (flat prior), without and with systematics.
 
@@ -275,7 +291,8 @@ def dipole_upper_limit(
     """
     _check_credibility(credibility)
     sigma_sys = _check_sigma_sys(sigma_sys)
-    posterior = sample_dipole_posterior(counts, reference, rng, mask, extra_templates, n_samples, inflation)
+    posterior = sample_dipole_posterior(counts, reference, rng, mask, extra_templates, n_samples, inflation,
+                                        transform=transform)
     ul, ul_err = posterior.upper_limit(credibility)
     if np.any(sigma_sys > 0):
         ul_sys, ul_sys_err = posterior.upper_limit_sys(sigma_sys, rng, credibility)
@@ -423,6 +440,7 @@ def isotropic_expectation(
     extra_templates=None,
     rho_true=None,
     block_size: int = 250,
+    transform=None,
 ) -> IsotropicExpectation:
     """Limits expected for an isotropic sky: Poisson pseudo-skies, vectorised fit, Gaussian limits.
 
@@ -449,6 +467,8 @@ def isotropic_expectation(
         Inject a dipole (FB, EW, NS) in the pseudo-skies (coverage studies); None = isotropic.
     block_size : int
         Pseudo-skies generated and fitted together (memory ~ block_size x npix x 8 bytes).
+    transform : 3x3, optional
+        Linear correction applied to every fitted dipole and its covariance, as in the data fit.
     """
     if n_skies < 10:
         raise ValueError(f"n_skies must be >= 10, got {n_skies}")
@@ -469,6 +489,10 @@ def isotropic_expectation(
                              f"(mean {reference[mask].sum():.3g} events per sky)")
         rho_hat[start:start + n_block] = fits.rho
         rho_cov[start:start + n_block] = fits.rho_covariance
+    if transform is not None:  # the same correction as the data fit (see sample_dipole_posterior)
+        transform = _check_transform(transform)
+        rho_hat = rho_hat @ transform.T
+        rho_cov = transform @ rho_cov @ transform.T
     ul, ul_sys = gaussian_delta_upper_limits(rho_hat, rho_cov, rng, n_draws, credibility, sigma_sys)
     rho_hat_sys = rho_hat + rng.standard_normal(rho_hat.shape) * sigma_sys
     return IsotropicExpectation(

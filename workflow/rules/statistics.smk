@@ -17,6 +17,7 @@ rule fit_dipole:
         variant_counts=lambda wildcards: [variant_factor_suffix(v) for v in reference_variants()],
         counts_suffixes=[cutoff_suffix(f) for f in cutoff_variants()],
         fit=config["fit"],
+        reference=config.get("reference"),
     log:
         f"{OUT}/logs/fit_dipole/{{species}}_{{threshold}}.log",
     resources:
@@ -42,6 +43,7 @@ rule sample_limits:
         threshold_value=lambda wildcards: config["species"][wildcards.species]["thresholds"][threshold_index(wildcards)],
         unit=lambda wildcards: config["species"][wildcards.species]["unit"],
         fit=config["fit"],
+        reference=config.get("reference"),
         limits=config["limits"],
     log:
         f"{OUT}/logs/sample_limits/{{species}}_{{threshold}}.log",
