@@ -50,6 +50,7 @@ CADENCE_S = 10.0  # config/paper.yaml period.cadence_s
 CHUNK_DAYS = 5.0
 NSIDE, NSIDE_DETECTOR = 32, 16
 CONE = "cutoff_max_pos_40_gv"
+PATTERN = "l1_inner_l9"  # the paper's proton pattern (L1 + inner + L9)
 # paper sample sizes for protons (method.md section 1): above 18 GV and above 200 GV
 N_PAPER_18GV = 1.3e8
 
@@ -66,28 +67,6 @@ def timeline_chunks(days, cadence_s, chunk_days=CHUNK_DAYS):
     edges = np.append(edges, days) if edges[-1] < days else edges
     for a, b in zip(edges[:-1], edges[1:], strict=True):
         yield timeline_module.simulate_timeline(start + a * 86400, start + b * 86400, cadence_s, *m)
-
-
-def pattern_acceptance(nside_det, pattern="l1_inner_l9", grid_step_cm=1.5):
-    """True geometric acceptance per detector pixel: cos(theta) x area of entry points crossing the pattern."""
-    geometry = acceptance.AMS02_GEOMETRY
-    top = geometry.plane(geometry.generation_plane)
-    axis = np.arange(-top.half_x_cm, top.half_x_cm + 1e-9, grid_step_cm)
-    gx, gy = np.meshgrid(axis, axis)
-    inside = top.contains(gx.ravel(), gy.ravel())
-    points = np.column_stack([gx.ravel()[inside], gy.ravel()[inside]])
-    pixels = np.flatnonzero(hp.pix2vec(nside_det, np.arange(hp.nside2npix(nside_det)))[2] > 0.7)
-    directions = np.array(hp.pix2vec(nside_det, pixels)).T
-    result = np.zeros(hp.nside2npix(nside_det))
-    for start in range(0, pixels.size, 32):
-        block = directions[start:start + 32]
-        hits = acceptance.crossings(geometry, np.tile(points, (block.shape[0], 1)),
-                                    np.repeat(block, points.shape[0], axis=0))
-        ok = np.ones(block.shape[0] * points.shape[0], dtype=bool)
-        for plane in geometry.pattern(pattern):
-            ok &= hits[plane]
-        result[pixels[start:start + 32]] = block[:, 2] * ok.reshape(block.shape[0], -1).sum(axis=1)
-    return result
 
 
 def peak_memory_mb():
@@ -124,7 +103,7 @@ def main(argv=None):
     t0 = time.perf_counter()
     pass2 = reference.accumulate_exposure(chunks, *common, efficiency=eps)
     t_pass2 = time.perf_counter() - t0
-    true_acc = pattern_acceptance(NSIDE_DETECTOR)
+    true_acc = acceptance.pattern_acceptance_map(NSIDE_DETECTOR, PATTERN)
     det_true = np.vstack([true_acc / true_acc.sum() * n for n in n_events])
     t0 = time.perf_counter()
     ref_true = reference.reference_maps(pass2, det_true, NSIDE, n_events)

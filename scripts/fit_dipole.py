@@ -29,12 +29,14 @@ with rule_logging(snakemake) as log:
         counts = counts_by_suffix[suffix]
         if mask is None:  # the nominal reference (first) defines the pixels used by every variant
             mask = pixels_with_exposure(reference_map, fit_cfg["min_exposure_fraction"])
-        fit = fit_multipoles(counts, reference_map, mask=mask, lmax=1, lmax_check=tuple(fit_cfg["lmax_check"]))
+        # a sparse variant (shuffling a small sample) may leave pixels of the nominal mask empty
+        used = mask & (reference_map > 0)
+        fit = fit_multipoles(counts, reference_map, mask=used, lmax=1, lmax_check=tuple(fit_cfg["lmax_check"]))
         row = {"variant": variant, "n_events": int(counts.sum()), "n_pixels": fit.n_pixels}
         row.update({f"{k}_uncorrected": v for k, v in fit.as_row().items() if k.startswith(("rho_", "sigma_"))})
         if ref_cfg.get("dipole_correction") and variant != "shuffle":
             response = io.read_threshold_maps(reference_path, reference.response_labels(threshold))
-            transform = reference.fitted_dipole_transform(reference_map, response, mask, ref_cfg["max_absorption"])
+            transform = reference.fitted_dipole_transform(reference_map, response, used, ref_cfg["max_absorption"])
             fit = dataclasses.replace(
                 fit, rho=transform @ fit.rho, rho_covariance=transform @ fit.rho_covariance @ transform.T
             )

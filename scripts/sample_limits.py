@@ -16,10 +16,14 @@ with rule_logging(snakemake) as log:
     keys = (snakemake.params.species_index, snakemake.params.threshold_index)
     limits_cfg = snakemake.params.limits
     fits = pd.read_csv(snakemake.input.fit).set_index("variant")
-    components = ["rho_fb", "rho_ew", "rho_ns"]
-    variants = {name: row[components].to_numpy(float) for name, row in fits.iterrows() if name != "nominal"}
+    components, errors = ["rho_fb", "rho_ew", "rho_ns"], ["sigma_fb", "sigma_ew", "sigma_ns"]
+    variants = fits.drop(index="nominal")
     sigma_sys = systematic_sigmas(
-        fits.loc["nominal", components].to_numpy(float), variants, limits_cfg["systematics_groups"]
+        fits.loc["nominal", components].to_numpy(float),
+        {name: row[components].to_numpy(float) for name, row in variants.iterrows()},
+        limits_cfg["systematics_groups"],
+        sigma_nominal=fits.loc["nominal", errors].to_numpy(float),
+        sigma_variants={name: row[errors].to_numpy(float) for name, row in variants.iterrows()},
     )
     counts = io.read_threshold_map(snakemake.input.counts, threshold)
     reference = io.read_threshold_map(snakemake.input.reference, threshold)

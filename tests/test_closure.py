@@ -53,32 +53,6 @@ def lb_vector(l_deg, b_deg):
     return np.stack([np.cos(b_rad) * np.cos(l_rad), np.cos(b_rad) * np.sin(l_rad), np.sin(b_rad)], axis=-1)
 
 
-def true_pattern_acceptance(nside_det, grid_step_cm=1.5):
-    """Geometric acceptance of the pattern per detector pixel centre: cos(theta) x area of the entry
-    points on the upper TOF (grid) whose straight line crosses every plane of the pattern."""
-    geometry = acceptance.AMS02_GEOMETRY
-    top = geometry.plane(geometry.generation_plane)
-    axis = np.arange(-top.half_x_cm, top.half_x_cm + 1e-9, grid_step_cm)
-    gx, gy = np.meshgrid(axis, axis)
-    inside = top.contains(gx.ravel(), gy.ravel())
-    points = np.column_stack([gx.ravel()[inside], gy.ravel()[inside]])
-    npix = hp.nside2npix(nside_det)
-    pixels = np.flatnonzero(hp.pix2vec(nside_det, np.arange(npix))[2] > np.cos(np.radians(40.0)))
-    directions = np.array(hp.pix2vec(nside_det, pixels)).T
-    planes = geometry.pattern(PATTERN)
-    result = np.zeros(npix)
-    for start in range(0, pixels.size, 64):  # blocks of directions (memory)
-        block = directions[start:start + 64]
-        d = np.repeat(block, points.shape[0], axis=0)
-        p = np.tile(points, (block.shape[0], 1))
-        hits = acceptance.crossings(geometry, p, d)
-        ok = np.ones(d.shape[0], dtype=bool)
-        for plane in planes:
-            ok &= hits[plane]
-        result[pixels[start:start + 64]] = block[:, 2] * ok.reshape(block.shape[0], -1).sum(axis=1)
-    return result
-
-
 def bin_sample(selected):
     acc = binning.MapAccumulator(THRESHOLDS_GV, None, NSIDE, NSIDE_DETECTOR, {"trigger_rate_hz": EDGES_HZ},
                                  species="proton", unit="GV")
@@ -142,7 +116,7 @@ def state():
     true_exposure = reference.accumulate_exposure(
         timeline, THRESHOLDS_GV, None, flux.integral_above, 1.2, CONE_COLUMN, "trigger_rate_hz", EDGES_HZ,
         efficiency=hidden, **CELLS)
-    true_acceptance = true_pattern_acceptance(32)
+    true_acceptance = acceptance.pattern_acceptance_map(32, PATTERN)
     state["truth"] = reference.reference_maps(
         true_exposure, np.vstack([true_acceptance] * len(THRESHOLDS_GV)), NSIDE, acc.n_events,
         dipole_response=False)

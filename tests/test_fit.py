@@ -167,3 +167,18 @@ def test_bad_inputs_vectorised_and_mask():
         fit.pixels_with_exposure(np.ones(NPIX), 1.5)
     with pytest.raises(ValueError, match="all pixels are zero"):
         fit.pixels_with_exposure(np.zeros(NPIX))
+
+
+def test_higher_multipole_check_on_a_sparse_map_is_reported_not_raised():
+    """A few events on many pixels: the l_max >= 2 linear model has no interior maximum; the dipole fit
+    still works and the check is NaN instead of an exception."""
+    nside = 16
+    reference = np.full(hp.nside2npix(nside), 30.0 / hp.nside2npix(nside))
+    counts = np.zeros_like(reference)
+    counts[generator(7, "tests", 7).integers(0, reference.size, 30)] += 1.0
+    result = fit.fit_multipoles(counts, reference, lmax=1, lmax_check=(2, 3, 4))
+    assert np.isfinite(result.delta)
+    assert len(result.higher_multipoles) == 3
+    # 30 events on 3072 pixels: no interior maximum for l_max 2 (measured: all three checks NaN)
+    assert all(np.isnan(check.chi2) for check in result.higher_multipoles)
+    assert [check.delta_dof for check in result.higher_multipoles] == [5, 12, 21]

@@ -202,3 +202,16 @@ def test_transform_scales_the_limit_and_the_expectation():
     assert b.bands.median == pytest.approx(2 * a.bands.median, rel=1e-12)
     with pytest.raises(ValueError, match="3x3"):
         isotropic_expectation(reference, generator(3, "tests", 4), n_skies=50, transform=np.eye(2))
+
+
+def test_systematics_remove_the_statistical_difference_of_nested_samples():
+    """Barlow's rule: a shift no larger than sqrt|sigma_v^2 - sigma_n^2| is statistics, not systematics."""
+    nominal, sigma_n = np.zeros(3), np.full(3, 1.0)
+    variants = {"cutoff1.0": np.array([0.5, 3.0, 0.0])}
+    sigma_v = {"cutoff1.0": np.array([1.25, 1.25, 1.25])}  # |1.5625 - 1| = 0.5625 = 0.75^2
+    sys = limits.systematic_sigmas(nominal, variants, [["cutoff1.0"]], sigma_n, sigma_v)
+    np.testing.assert_allclose(sys, [0.0, np.sqrt(9.0 - 0.5625), 0.0])
+    plain = limits.systematic_sigmas(nominal, variants, [["cutoff1.0"]])
+    np.testing.assert_allclose(plain, [0.5, 3.0, 0.0])
+    with pytest.raises(ValueError, match="both"):
+        limits.systematic_sigmas(nominal, variants, [["cutoff1.0"]], sigma_n, None)

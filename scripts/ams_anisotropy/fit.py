@@ -33,11 +33,14 @@ Simplifications (stated for the README):
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import healpy as hp
 import numpy as np
 from scipy import linalg, special, stats
+
+LOG = logging.getLogger(__name__)
 
 # sqrt(3 / 4 pi): normalisation of the l = 1 real spherical harmonics (paper eq. 2)
 DIPOLE_HARMONIC_NORM = np.sqrt(3.0 / (4.0 * np.pi))
@@ -425,7 +428,18 @@ def fit_multipoles(
     for lmax_high in sorted(set(int(v) for v in lmax_check)):
         if lmax_high <= lmax:
             continue
-        high = fit_multipoles(counts, reference, mask, lmax_high, extra_templates, (), tolerance, max_iterations)
+        try:
+            high = fit_multipoles(counts, reference, mask, lmax_high, extra_templates, (), tolerance, max_iterations)
+        except ValueError as err:
+            # sparse maps: the linear model's maximum lies where mu -> 0 in some pixel (no interior
+            # maximum); the check is reported as not available rather than stopping the analysis
+            LOG.warning("higher-multipole check l_max=%d not available: %s", lmax_high, err)
+            n_params = (lmax_high + 1) ** 2 + (0 if extra_templates is None else len(extra_templates))
+            checks.append(HigherMultipoleCheck(
+                lmax=lmax_high, chi2=np.nan, dof=int(pixels.size - n_params), delta_chi2=np.nan,
+                delta_dof=int(n_params - design.shape[1]), likelihood_ratio=np.nan, p_value=np.nan,
+            ))
+            continue
         lr = 2.0 * (high.log_likelihood - loglike)
         delta_dof = dof - high.dof
         checks.append(HigherMultipoleCheck(

@@ -100,8 +100,9 @@ def upper_limit_with_error(delta_samples, weights, credibility: float = CREDIBIL
 
 # --------------------------------------------------------------------------- systematics
 def systematic_sigmas(rho_nominal, rho_variants: Mapping[str, Sequence[float]],
-                      groups: Sequence[Sequence[str]]) -> np.ndarray:
-    """sigma_sys (FB, EW, NS): quadrature sum over groups of the largest |r_variant - r_nominal|.
+                      groups: Sequence[Sequence[str]], sigma_nominal=None,
+                      sigma_variants: Mapping[str, Sequence[float]] | None = None) -> np.ndarray:
+    """sigma_sys (FB, EW, NS): quadrature sum over groups of the largest variant shift.
 
     Parameters
     ----------
@@ -109,14 +110,23 @@ def systematic_sigmas(rho_nominal, rho_variants: Mapping[str, Sequence[float]],
         Dipole (rho_FB, rho_EW, rho_NS), relative to the monopole, fitted with the nominal
         reference map.
     rho_variants : mapping variant name -> 3 floats
-        The same fit against each reference-map variant (e.g. ``cutoff1.0``, ``shuffle``).
+        The same fit against each reference-map variant (e.g. ``cutoff1.0``, ``cutoff1.4``).
         Variants not named in ``groups`` are ignored.
     groups : sequence of sequences of variant names
-        E.g. ``[["cutoff1.0", "cutoff1.4"], ["shuffle"]]`` (config ``limits.systematics_groups``).
+        E.g. ``[["cutoff1.0", "cutoff1.4"]]`` (config ``limits.systematics_groups``).
+    sigma_nominal, sigma_variants : 3 floats and mapping name -> 3 floats, optional
+        Statistical errors of the nominal and variant fits. When given, the part of each shift that
+        is the statistical difference of nested samples is removed (Barlow, "Systematic errors: facts
+        and fictions", hep-ex/0207026): a variant fitted on a sub- or superset of the nominal events
+        differs from it by a variance |sigma_v^2 - sigma_n^2| from statistics alone, so the shift
+        counted is sqrt(max(0, (r_v - r_n)^2 - |sigma_v^2 - sigma_n^2|)). Without them the plain
+        |r_v - r_n| is used.
     """
     nominal = np.asarray(rho_nominal, dtype=np.float64)
     if nominal.shape != (3,) or not np.all(np.isfinite(nominal)):
         raise ValueError(f"rho_nominal must be 3 finite numbers, got {rho_nominal}")
+    if (sigma_nominal is None) != (sigma_variants is None):
+        raise ValueError("give both sigma_nominal and sigma_variants, or neither")
     total = np.zeros(3)
     for group in groups:
         if isinstance(group, str) or len(group) == 0:
@@ -129,7 +139,12 @@ def systematic_sigmas(rho_nominal, rho_variants: Mapping[str, Sequence[float]],
             variant = np.asarray(rho_variants[name], dtype=np.float64)
             if variant.shape != (3,) or not np.all(np.isfinite(variant)):
                 raise ValueError(f"variant {name!r}: dipole must be 3 finite numbers, got {rho_variants[name]}")
-            largest = np.maximum(largest, np.abs(variant - nominal))
+            shift_squared = (variant - nominal) ** 2
+            if sigma_variants is not None:
+                statistical = np.abs(np.asarray(sigma_variants[name], dtype=np.float64) ** 2
+                                     - np.asarray(sigma_nominal, dtype=np.float64) ** 2)
+                shift_squared = np.maximum(shift_squared - statistical, 0.0)
+            largest = np.maximum(largest, np.sqrt(shift_squared))
         total += largest**2
     return np.sqrt(total)
 

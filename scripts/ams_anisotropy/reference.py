@@ -87,6 +87,7 @@ import numpy as np
 import pandas as pd
 
 from . import io
+from .binning import check_thresholds
 
 # timeline variables the efficiency may be binned in (the cutoff means the species' cutoff column)
 EFFICIENCY_VARIABLES = ("trigger_rate_hz", "cutoff")
@@ -108,17 +109,11 @@ def cutoff_column(charge_sign: int, cone_half_angle_deg: int = 40) -> str:
 
 
 def _check_thresholds(thresholds, upper) -> tuple[np.ndarray, float]:
-    thresholds = np.atleast_1d(np.asarray(thresholds, dtype=np.float64))
-    if thresholds.ndim != 1 or thresholds.size == 0:
-        raise ValueError(f"thresholds: expected a non-empty 1-d sequence, got shape {thresholds.shape}")
-    if not np.all(np.isfinite(thresholds)) or np.any(thresholds <= 0):
-        raise ValueError(f"thresholds must be finite and positive, got {thresholds.tolist()}")
-    if np.any(np.diff(thresholds) <= 0):
-        raise ValueError(f"thresholds must be strictly increasing, got {thresholds.tolist()}")
-    upper = np.inf if upper is None else float(upper)
-    if not upper > thresholds[-1]:
-        raise ValueError(f"upper edge ({upper}) must be above the last threshold ({thresholds[-1]})")
-    return thresholds, upper
+    """binning.check_thresholds, with a missing upper edge as +inf (the integral spectrum's limit)."""
+    if upper is not None and np.isposinf(upper):
+        upper = None
+    thresholds, upper = check_thresholds(np.atleast_1d(thresholds), upper)
+    return thresholds, np.inf if upper is None else upper
 
 
 def efficiency_bin(values, edges) -> np.ndarray:
