@@ -31,7 +31,16 @@ with rule_logging(snakemake) as log:
             mask = pixels_with_exposure(reference_map, fit_cfg["min_exposure_fraction"])
         # a sparse variant (shuffling a small sample) may leave pixels of the nominal mask empty
         used = mask & (reference_map > 0)
-        fit = fit_multipoles(counts, reference_map, mask=used, lmax=1, lmax_check=tuple(fit_cfg["lmax_check"]))
+        try:
+            fit = fit_multipoles(counts, reference_map, mask=used, lmax=1, lmax_check=tuple(fit_cfg["lmax_check"]))
+        except ValueError as err:
+            if variant == "nominal":
+                raise
+            # e.g. a shuffled reference of a few events covers too few pixels to constrain a dipole;
+            # the variant is reported as not available (a systematics group naming it then fails clearly)
+            log.warning("%s: fit not available (%s)", variant, err)
+            rows.append({"variant": variant, "n_events": int(counts.sum()), "n_pixels": int(used.sum())})
+            continue
         row = {"variant": variant, "n_events": int(counts.sum()), "n_pixels": fit.n_pixels}
         row.update({f"{k}_uncorrected": v for k, v in fit.as_row().items() if k.startswith(("rho_", "sigma_"))})
         if ref_cfg.get("dipole_correction") and variant != "shuffle":

@@ -41,7 +41,7 @@ with rule_logging(snakemake) as log:
     expectation = isotropic_expectation(
         reference, generator(snakemake.params.seed, "limits_pseudo_skies", *keys), mask=mask,
         n_skies=limits_cfg["n_pseudo_skies"], sigma_sys=sigma_sys, credibility=limits_cfg["credibility"],
-        transform=transform,
+        transform=transform, max_failed_fraction=limits_cfg["max_failed_fraction"],
     )
     row = {
         "species": species, "threshold": snakemake.params.threshold_value, "unit": snakemake.params.unit,

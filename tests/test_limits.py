@@ -215,3 +215,24 @@ def test_systematics_remove_the_statistical_difference_of_nested_samples():
     np.testing.assert_allclose(plain, [0.5, 3.0, 0.0])
     with pytest.raises(ValueError, match="both"):
         limits.systematic_sigmas(nominal, variants, [["cutoff1.0"]], sigma_n, None)
+
+
+def test_isotropic_expectation_of_a_tiny_sample_counts_the_failed_pseudo_skies():
+    """~40 events on a partial sky: some pseudo-skies have no interior maximum; they are counted and left
+    out, and a stricter tolerance turns them into a clear error."""
+    import healpy as hp
+
+    from ams_anisotropy.limits import isotropic_expectation
+    from ams_anisotropy.rng import generator
+
+    nside = 16
+    z = hp.pix2vec(nside, np.arange(hp.nside2npix(nside)))[2]
+    reference = np.where(z > 0.3, 1.0, 0.0)
+    reference *= 40.0 / reference.sum()
+    result = isotropic_expectation(reference, generator(11, "tests", 3), n_skies=200, max_failed_fraction=0.5)
+    assert result.n_failed > 0  # measured: about 10% of the skies at 40 events
+    assert result.n_skies + result.n_failed == 200
+    assert np.isfinite(result.bands.median)
+    assert result.as_row()["pseudo_skies_failed"] == result.n_failed
+    with pytest.raises(ValueError, match="did not converge"):
+        isotropic_expectation(reference, generator(11, "tests", 3), n_skies=200, max_failed_fraction=0.0)

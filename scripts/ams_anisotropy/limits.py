@@ -373,7 +373,8 @@ class IsotropicExpectation:
     systematics; ``rho_hat`` (n_skies, 3) and ``sigma_hat`` (n_skies, 3): fitted components
     (FB, EW, NS) and their standard errors; ``rho_hat_sys``: rho_hat plus one systematic draw.
     ``bands`` / ``bands_sys``: :class:`Bands` of the limits; ``component_bands`` /
-    ``component_bands_sys``: tuple of 3 :class:`Bands` (FB, EW, NS).
+    ``component_bands_sys``: tuple of 3 :class:`Bands` (FB, EW, NS). ``n_failed``: pseudo-skies
+    left out because their fit has no interior maximum (only for samples of a few tens of events).
     """
 
     ul: np.ndarray
@@ -382,6 +383,7 @@ class IsotropicExpectation:
     sigma_hat: np.ndarray
     rho_hat_sys: np.ndarray
     credibility: float
+    n_failed: int = 0
 
     @property
     def n_skies(self) -> int:
@@ -423,6 +425,7 @@ class IsotropicExpectation:
             "band68_low": b.low68, "band68_high": b.high68, "band95_low": b.low95, "band95_high": b.high95,
             "band68_sys_low": s.low68, "band68_sys_high": s.high68,
             "band95_sys_low": s.low95, "band95_sys_high": s.high95,
+            "pseudo_skies_used": self.n_skies, "pseudo_skies_failed": self.n_failed,
         }
 
 
@@ -456,6 +459,7 @@ def isotropic_expectation(
     rho_true=None,
     block_size: int = 250,
     transform=None,
+    max_failed_fraction: float = 0.1,
 ) -> IsotropicExpectation:
     """Limits expected for an isotropic sky: Poisson pseudo-skies, vectorised fit, Gaussian limits.
 
@@ -484,6 +488,9 @@ def isotropic_expectation(
         Pseudo-skies generated and fitted together (memory ~ block_size x npix x 8 bytes).
     transform : 3x3, optional
         Linear correction applied to every fitted dipole and its covariance, as in the data fit.
+    max_failed_fraction : float
+        Largest fraction of pseudo-skies whose fit may fail (no interior maximum: tiny samples); they
+        are left out of the bands and counted in ``n_failed``.
     """
     if n_skies < 10:
         raise ValueError(f"n_skies must be >= 10, got {n_skies}")
@@ -499,11 +506,16 @@ def isotropic_expectation(
         n_block = min(block_size, n_skies - start)
         skies = pseudo_skies(reference, rng, n_block, mask, rho_true)
         fits = fitmod.fit_dipole_many(skies, reference, mask, extra_templates)
-        if not fits.converged.all():
-            raise ValueError(f"{int(np.sum(~fits.converged))} pseudo-sky fit(s) did not converge "
-                             f"(mean {reference[mask].sum():.3g} events per sky)")
-        rho_hat[start:start + n_block] = fits.rho
-        rho_cov[start:start + n_block] = fits.rho_covariance
+        rho_hat[start:start + n_block] = np.where(fits.converged[:, None], fits.rho, np.nan)
+        rho_cov[start:start + n_block] = np.where(fits.converged[:, None, None], fits.rho_covariance, np.nan)
+    # with a few tens of events a pseudo-sky's likelihood can peak where mu -> 0 in a pixel (|rho| ~ 1):
+    # such skies are left out (and counted); more than max_failed_fraction of them is an error
+    converged = np.isfinite(rho_hat).all(axis=1)
+    n_failed = int(np.sum(~converged))
+    if n_failed > max_failed_fraction * n_skies:
+        raise ValueError(f"{n_failed} of {n_skies} pseudo-sky fit(s) did not converge "
+                         f"(mean {reference[mask].sum():.3g} events per sky)")
+    rho_hat, rho_cov = rho_hat[converged], rho_cov[converged]
     if transform is not None:  # the same correction as the data fit (see sample_dipole_posterior)
         transform = _check_transform(transform)
         rho_hat = rho_hat @ transform.T
@@ -512,5 +524,5 @@ def isotropic_expectation(
     rho_hat_sys = rho_hat + rng.standard_normal(rho_hat.shape) * sigma_sys
     return IsotropicExpectation(
         ul=ul, ul_sys=ul_sys, rho_hat=rho_hat, sigma_hat=np.sqrt(np.diagonal(rho_cov, axis1=1, axis2=2)),
-        rho_hat_sys=rho_hat_sys, credibility=credibility,
+        rho_hat_sys=rho_hat_sys, credibility=credibility, n_failed=n_failed,
     )
