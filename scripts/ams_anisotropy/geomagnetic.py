@@ -29,6 +29,7 @@ from .constants import (
     SPEED_OF_LIGHT_M_S,
     STOERMER_CONSTANT_GV,
 )
+from .frames import _as_vectors
 
 
 def decimal_year(time_unix_s) -> np.ndarray:
@@ -132,17 +133,6 @@ class DipoleField:
         return self.b0_nt * 1e-9 * IGRF_REFERENCE_RADIUS_KM * 1e3 * SPEED_OF_LIGHT_M_S * 1e-9
 
 
-def _as_positions(position_itrs_km) -> np.ndarray:
-    r = np.asarray(position_itrs_km, dtype=np.float64)
-    if r.ndim == 1:
-        r = r[np.newaxis, :]
-    if r.ndim != 2 or r.shape[1] != 3:
-        raise ValueError(f"position_itrs_km must have shape (n, 3), got {np.shape(position_itrs_km)}")
-    if not np.all(np.isfinite(r)):
-        raise ValueError("position_itrs_km has non-finite values")
-    return r
-
-
 def _as_directions(directions, n: int, name: str) -> np.ndarray:
     d = np.asarray(directions, dtype=np.float64)
     if d.ndim == 1:
@@ -180,7 +170,7 @@ def geomagnetic_frame(position_itrs_km, field: DipoleField):
         geomagnetic pole) and the radial direction from the dipole centre. Exactly on the dipole axis
         east is an arbitrary horizontal direction.
     """
-    r = _as_positions(position_itrs_km) - np.asarray(field.offset_km)
+    r = _as_vectors(position_itrs_km, "position_itrs_km") - np.asarray(field.offset_km)
     distance = np.sqrt(np.einsum("ij,ij->i", r, r))
     if np.any(distance == 0.0):
         raise ValueError("geomagnetic_frame: a position is at the dipole centre")
