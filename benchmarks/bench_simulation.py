@@ -101,32 +101,27 @@ def main() -> None:
     for name, config in configs.items():
         expected = sim.expected_counts(timeline, config["particles"], **config["kwargs"])
         generated = float(expected["expected_generated"].sum())
+
+        def run(config=config):
+            return sim.simulate_events(
+                timeline,
+                seed=1,
+                chunk_id=0,
+                particles=config["particles"],
+                orbit=orbit,
+                attitude=attitude,
+                field=field,
+                **config["kwargs"],
+            )
+
         t0 = time.perf_counter()
-        events = sim.simulate_events(
-            timeline,
-            seed=1,
-            chunk_id=0,
-            particles=config["particles"],
-            orbit=orbit,
-            attitude=attitude,
-            field=field,
-            **config["kwargs"],
-        )
+        events = run()
         elapsed = time.perf_counter() - t0
         frame_bytes = events.memory_usage(deep=True).sum()
         del events
         # peak of the numpy/pandas allocations of one job (second run, traced: tracemalloc slows it down)
         tracemalloc.start()
-        events = sim.simulate_events(
-            timeline,
-            seed=1,
-            chunk_id=0,
-            particles=config["particles"],
-            orbit=orbit,
-            attitude=attitude,
-            field=field,
-            **config["kwargs"],
-        )
+        events = run()
         peak_bytes = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         n = max(1, len(events))

@@ -3,8 +3,7 @@ written in the layout of the AMS species so that the same fit, limit and table r
 
 from _workflow import rule_logging
 from ams_anisotropy import io
-from ams_anisotropy.auger import counts_map_galactic, exposure_map_galactic, read_auger_events
-from ams_anisotropy.fit import pixels_with_exposure
+from ams_anisotropy.auger import auger_maps, read_auger_events
 
 with rule_logging(snakemake) as log:
     spec = snakemake.params.species
@@ -13,10 +12,9 @@ with rule_logging(snakemake) as log:
     label = f"{spec['thresholds'][0]:g}{spec['unit']}"
     events = read_auger_events(snakemake.input.events)
     # the file's weights correct the small modulations of the exposure (file header, Science 2017)
-    counts = counts_map_galactic(events["ra_deg"], events["dec_deg"], nside, events["weight"].to_numpy())
-    exposure = exposure_map_galactic(nside, reference_cfg["latitude_deg"], reference_cfg["max_zenith_deg"])
-    mask = pixels_with_exposure(exposure, 0.0)
-    reference = exposure * counts[mask].sum() / exposure[mask].sum()
+    counts, reference, mask = auger_maps(
+        events, nside, reference_cfg["latitude_deg"], reference_cfg["max_zenith_deg"], use_weights=True
+    )
     header = {"SPECIES": "auger", "UNIT": spec["unit"]}
     io.write_threshold_maps(snakemake.output.counts, counts[None, :], [label], header=header)
     io.write_threshold_maps(snakemake.output.reference, reference[None, :], [label], header=header)

@@ -9,7 +9,7 @@ import pandas as pd
 from _workflow import rule_logging
 from ams_anisotropy import io
 from ams_anisotropy.binning import MapAccumulator
-from ams_anisotropy.selection import cutoff_factor_cutflow, merge_cutflows
+from ams_anisotropy.selection import cutoff_factor_cutflow, merge_cutflows, passes_cutoff_factor
 
 with rule_logging(snakemake) as log:
     species = snakemake.wildcards.species
@@ -33,7 +33,7 @@ with rule_logging(snakemake) as log:
         rows = cutoff_factor_cutflow(selected, factors[1:] + factors[:1], species, selected_path)
         cutflows.append(pd.concat([chunk_cutflow, rows], ignore_index=True))
         for factor, accumulator in zip(factors, accumulators, strict=True):
-            accumulator.add(selected[selected["observable"] > factor * selected["cutoff_max_gv"]], selected_path)
+            accumulator.add(selected[passes_cutoff_factor(selected, factor)], selected_path)
     io.write_csv(merge_cutflows(cutflows), snakemake.output.selection_table)
     for k, (factor, accumulator) in enumerate(zip(factors, accumulators, strict=True)):
         accumulator.check_counts(maps["allow_empty_threshold"])

@@ -16,6 +16,7 @@ from _workflow import rule_logging
 from ams_anisotropy import io, reference
 from ams_anisotropy.binning import threshold_label
 from ams_anisotropy.rng import generator
+from ams_anisotropy.selection import passes_cutoff_factor
 from ams_anisotropy.spectra import FluxTable
 
 EFFICIENCY_VARIABLES = {"trigger_rate_hz": "trigger_rate_hz", "cutoff_max_gv": "cutoff"}
@@ -39,7 +40,7 @@ with rule_logging(snakemake) as log:
         frames = []
         for path in snakemake.input.selected:
             frame = io.read_selected(path, columns)
-            frame = frame[frame["observable"] > factor * frame["cutoff_max_gv"]]
+            frame = frame[passes_cutoff_factor(frame, factor)]
             if keep_fraction < 1.0:
                 frame = frame[subsample.random(len(frame)) < keep_fraction]
             frames.append(frame)

@@ -227,6 +227,26 @@ class AugerDipole:
         return self.fit.delta
 
 
+def auger_maps(events: pd.DataFrame, nside: int = 32, latitude_deg: float = AUGER_LATITUDE_DEG,
+               max_zenith_deg: float = AUGER_MAX_ZENITH_DEG, use_weights: bool = True,
+               min_exposure_fraction: float = 0.0, oversample: int = 4):
+    """Counts, reference (the Sommers exposure normalised to the counts) and used-pixel mask, galactic.
+
+    Arguments as :func:`analyse_auger`. ValueError when more than 0.1% of the (weighted) events fall in
+    pixels without exposure (a wrong latitude or zenith cut).
+    """
+    weights = events["weight"].to_numpy() if use_weights else None
+    counts = counts_map_galactic(events["ra_deg"].to_numpy(), events["dec_deg"].to_numpy(), nside, weights)
+    exposure = exposure_map_galactic(nside, latitude_deg, max_zenith_deg, oversample)
+    mask = fitmod.pixels_with_exposure(exposure, min_exposure_fraction)
+    outside = counts[~mask].sum()
+    if outside > 1e-3 * counts.sum():
+        raise ValueError(f"{outside:.0f} (weighted) events fall in pixels without exposure: check the "
+                         f"latitude ({latitude_deg} deg) and zenith cut ({max_zenith_deg} deg)")
+    reference = exposure * counts[mask].sum() / exposure[mask].sum()
+    return counts, reference, mask
+
+
 def analyse_auger(events: pd.DataFrame, nside: int = 32, latitude_deg: float = AUGER_LATITUDE_DEG,
                   max_zenith_deg: float = AUGER_MAX_ZENITH_DEG, use_weights: bool = True,
                   min_exposure_fraction: float = 0.0, oversample: int = 4,
@@ -245,14 +265,8 @@ def analyse_auger(events: pd.DataFrame, nside: int = 32, latitude_deg: float = A
     lmax_check : higher-multipole check, as :func:`ams_anisotropy.fit.fit_multipoles`.
     """
     weights = events["weight"].to_numpy() if use_weights else None
-    counts = counts_map_galactic(events["ra_deg"].to_numpy(), events["dec_deg"].to_numpy(), nside, weights)
-    exposure = exposure_map_galactic(nside, latitude_deg, max_zenith_deg, oversample)
-    mask = fitmod.pixels_with_exposure(exposure, min_exposure_fraction)
-    outside = counts[~mask].sum()
-    if outside > 1e-3 * counts.sum():
-        raise ValueError(f"{outside:.0f} (weighted) events fall in pixels without exposure: check the "
-                         f"latitude ({latitude_deg} deg) and zenith cut ({max_zenith_deg} deg)")
-    reference = exposure * counts[mask].sum() / exposure[mask].sum()
+    counts, reference, mask = auger_maps(events, nside, latitude_deg, max_zenith_deg, use_weights,
+                                         min_exposure_fraction, oversample)
     result = fitmod.fit_multipoles(counts, reference, mask, lmax=1, lmax_check=lmax_check)
     ra, dec = galactic_to_equatorial_deg(result.rho)
     rayleigh = rayleigh_ra(events["ra_deg"].to_numpy(), weights)

@@ -613,6 +613,15 @@ def contamination(table: pd.DataFrame, species: str | None = None) -> pd.Series:
     )
 
 
+def passes_cutoff_factor(selected: pd.DataFrame, cutoff_factor: float) -> np.ndarray:
+    """Events of a selected sample that pass ``observable > cutoff_factor x cutoff_max_gv`` (bool array).
+
+    The selection keeps the events passing the loosest factor of the run; this applies a stricter one
+    (the nominal 1.2 or a systematic variant) to that sample.
+    """
+    return selected["observable"].to_numpy(np.float64) > cutoff_factor * selected["cutoff_max_gv"].to_numpy(np.float64)
+
+
 def cutoff_factor_cutflow(selected: pd.DataFrame, cutoff_factors, species: str, path: str = "<selected>"):
     """Cut-flow rows of the cutoff-factor variants, applied to an already selected sample.
 
@@ -622,14 +631,12 @@ def cutoff_factor_cutflow(selected: pd.DataFrame, cutoff_factors, species: str, 
     ``events_out`` the sample at that factor (the nominal factor's row is the analysed sample).
     Truth columns are filled as in :func:`select_events` when ``mc_particle``/``mc_origin`` exist.
     """
-    observable = selected["observable"].to_numpy(np.float64)
-    cutoff = selected["cutoff_max_gv"].to_numpy(np.float64)
     has_truth = all(c in selected.columns for c in ("mc_particle", "mc_origin"))
     if has_truth:
         codes, classes = _truth_codes(selected, species, path)
     rows = []
     for factor in cutoff_factors:
-        passed = observable > factor * cutoff
+        passed = passes_cutoff_factor(selected, factor)
         n_in, n_out = len(selected), int(passed.sum())
         row = {
             "species": species,
