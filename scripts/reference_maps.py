@@ -36,7 +36,9 @@ with rule_logging(snakemake) as log:
         # events of the nominal sample, a seeded subsample of at most shuffle_max_events (memory)
         columns = ["time_unix_s", "observable", "cutoff_max_gv", "dir_det_x", "dir_det_y", "dir_det_z"]
         keep_fraction = min(1.0, ref_cfg["shuffle_max_events"] / max(n_events[0], 1))
-        subsample = generator(snakemake.params.seed, "reference_shuffle", 0)
+        # random streams of this species: the subsample (key 0) and the shuffles (key 1)
+        species_index = snakemake.params.species_index
+        subsample = generator(snakemake.params.seed, "reference_shuffle", species_index, 0)
         frames = []
         for path in snakemake.input.selected:
             frame = io.read_selected(path, columns)
@@ -46,7 +48,7 @@ with rule_logging(snakemake) as log:
             frames.append(frame)
         maps = reference.shuffled_reference_maps(
             pd.concat(frames, ignore_index=True), snakemake.input.timelines, thresholds, upper, nside,
-            ref_cfg["n_shuffles"], generator(snakemake.params.seed, "reference_shuffle", 1),
+            ref_cfg["n_shuffles"], generator(snakemake.params.seed, "reference_shuffle", species_index, 1),
         )
         sums = maps.sum(axis=1, keepdims=True)
         maps = np.divide(maps * n_events[:, None], sums, out=np.zeros_like(maps), where=sums > 0)

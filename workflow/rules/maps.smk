@@ -42,6 +42,7 @@ rule reference_maps:
         reference=f"{OUT}/maps/{{species}}/reference_{{variant}}.fits",
     params:
         seed=config["seed"],
+        species_index=lambda wildcards: list(config["species"]).index(wildcards.species),
         species=lambda wildcards: config["species"][wildcards.species],
         selection=config.get("selection"),
         maps=config["maps"],
