@@ -240,3 +240,162 @@ def test_hidden_efficiency_shapes_the_event_rate(tables):
     # events follow live time x hidden efficiency, not live time alone
     assert abs(observed - with_eff[high].sum() / with_eff.sum()) < 5 * sigma
     assert live[high].sum() / live.sum() - observed > 5 * sigma
+
+
+# ---------------------------------------------------------------------------------------------
+# envelope sampling of the stored patterns, interpolated AMS state, name-keyed streams
+
+
+def _region_acceptance(geometry, patterns, n_pairs, seed):
+    """Acceptance (m^2 sr) of a union of patterns from the envelope sampler, and its binomial error."""
+    from ams_anisotropy.pattern_lines import draw_lines, regions
+
+    rng = np.random.default_rng(seed)
+    value = variance = 0.0
+    for region in regions(geometry, patterns):
+        kept = draw_lines(rng, n_pairs, geometry, region, 89.9)[1].shape[0]
+        p = kept / n_pairs
+        value += region.pair_acceptance_m2sr * p
+        variance += region.pair_acceptance_m2sr**2 * p * (1 - p) / n_pairs
+    return value, np.sqrt(variance)
+
+
+def test_envelope_sampler_matches_sullivan_two_discs():
+    from ams_anisotropy import acceptance as acc
+
+    top, bottom = acc.Plane("top", 188.0, "disc", 55.0), acc.Plane("bottom", 0.0, "disc", 50.0)
+    geometry = acc.Geometry(planes=(top, bottom), patterns=(("both", ("top", "bottom")),), generation_plane="top")
+    value, error = _region_acceptance(geometry, ["both"], 400_000, 1)
+    # exact acceptance (Sullivan); 4 sigma of the binomial error of the cos^4 step
+    assert abs(value - acc.two_disc_acceptance_m2sr(55.0, 50.0, 188.0)) < 4 * error
+
+
+def test_envelope_sampler_matches_cone_generation_for_ams_patterns():
+    from ams_anisotropy import acceptance as acc
+
+    n = 400_000
+    old = acc.generate(np.random.default_rng(3), n)
+    a_gen = acc.generation_acceptance_m2sr()
+    for patterns in (["l1_inner"], ["l1_inner_l9"], ["ecal"], ["l1_inner_l9", "ecal"]):
+        union = np.zeros(n, bool)
+        for name in patterns:
+            union |= old.patterns[name]
+        p = union.mean()
+        expected, expected_error = a_gen * p, a_gen * np.sqrt(p * (1 - p) / n)
+        value, error = _region_acceptance(acc.AMS02_GEOMETRY, patterns, n, 4)
+        assert abs(value - expected) < 4 * np.hypot(error, expected_error), patterns
+
+
+def test_envelope_directions_match_cone_generation():
+    """Same detector-frame direction distribution as the cone generation (mean cos theta and x/y spread)."""
+    from ams_anisotropy import acceptance as acc
+    from ams_anisotropy.pattern_lines import draw_lines, regions
+
+    old = acc.generate(np.random.default_rng(5), 2_000_000)
+    d_old = old.direction_det[old.patterns["l1_inner"]]
+    region = regions(acc.AMS02_GEOMETRY, ["l1_inner"])[0]
+    d_new = draw_lines(np.random.default_rng(6), 300_000, acc.AMS02_GEOMETRY, region, 50.0)[1]
+    for k in range(3):
+        sigma = np.hypot(d_old[:, k].std() / np.sqrt(len(d_old)), d_new[:, k].std() / np.sqrt(len(d_new)))
+        assert abs(d_old[:, k].mean() - d_new[:, k].mean()) < 5 * sigma
+        np.testing.assert_allclose(d_new[:, k].std(), d_old[:, k].std(), rtol=0.01)
+
+
+def test_interpolated_state_matches_exact_state():
+    from ams_anisotropy.interval_state import IntervalStates
+
+    timeline = make_timeline(6000.0, cadence_s=10.0)
+    start, duration = timeline["time_unix_s"].to_numpy(), timeline["duration_s"].to_numpy(np.float64)
+    states = IntervalStates(start, duration, ORBIT, ATTITUDE, FIELD)
+    g = np.random.default_rng(7)
+    m = 20_000
+    interval = g.integers(0, len(start), m)
+    times = start[interval] + duration[interval] * g.random(m)
+    d = g.normal(size=(m, 3))
+    d[:, 2] = np.abs(d[:, 2]) + 0.5
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    for sign in (1, -1):
+        gal, cutoff = states.evaluate(interval, times, d, sign)
+        exact = ams_state(times, ORBIT, ATTITUDE)
+        gal_exact = np.einsum("ni,nij->nj", d, exact["axes_gal"])
+        itrs = np.einsum("ni,nij->nj", d, exact["axes_itrs"])
+        cutoff_exact = directional_cutoff_gv(exact["position_itrs_km"], itrs, sign, FIELD)
+        # (omega h)^2 / 8 = 1.6e-5 rad at h = 10 s (module docstring)
+        angle = np.arccos(np.clip(np.einsum("ij,ij->i", gal, gal_exact), -1, 1))
+        assert angle.max() < 3e-5
+        assert np.max(np.abs(cutoff / cutoff_exact - 1)) < 3e-4
+
+
+def test_streams_keyed_by_name_not_order(short_timeline, tables):
+    proton = sim.ParticleSource("proton", 1, 1, tables["H"], 30.0)
+    helium = sim.ParticleSource("helium", 2, 1, tables["He"], 30.0)
+    kwargs = dict(prescale=20.0, store_reconstruction_failures=False)
+    first = run(short_timeline, [proton, helium], **kwargs)
+    swapped = run(short_timeline, [helium, proton], **kwargs)
+    pd.testing.assert_frame_equal(first, swapped, check_exact=True)
+    alone = run(short_timeline, [proton], **kwargs)
+    protons = first[first["mc_particle"] == "proton"].drop(columns="event_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(protons, alone.drop(columns="event_id"), check_exact=True,
+                                  check_categorical=False)
+
+
+def test_slices_and_streaming_give_one_sorted_stream(tables):
+    timeline = make_timeline(3 * 3600.0, cadence_s=20.0)
+    proton = sim.ParticleSource("proton", 1, 1, tables["H"], 50.0)
+    frames = list(sim.iter_event_slices(timeline, seed=1, chunk_id=3, particles=[proton], orbit=ORBIT,
+                                        attitude=ATTITUDE, field=FIELD, slice_s=3600.0))
+    assert len(frames) == 3
+    joined = pd.concat(frames, ignore_index=True)
+    np.testing.assert_array_equal(joined["event_id"], 3 * 10**10 + np.arange(len(joined)))
+    assert np.all(np.diff(joined["time_unix_s"]) >= 0)
+    pd.testing.assert_frame_equal(joined, run(timeline, [proton], chunk_id=3, slice_s=3600.0), check_exact=True)
+
+
+def test_not_storing_failures_is_a_thinning(short_timeline, tables):
+    proton = sim.ParticleSource("proton", 1, 1, tables["H"], 40.0, reconstruction_efficiency=0.5)
+    kwargs = dict(albedo_fraction=0.0, poor_track_fraction=0.02)
+    full = run(short_timeline, [proton], seed=2, **kwargs)
+    lean = run(short_timeline, [proton], seed=3, store_reconstruction_failures=False, **kwargs)
+    n_full = int((full["mc_origin"] == "primary").sum())
+    n_lean = int((lean["mc_origin"] == "primary").sum())
+    assert n_full > 3000 and abs(n_full - n_lean) < 5 * np.sqrt(n_full + n_lean)
+    # only the poor_track_fraction share of poor tracks is left (1 - 0.5 x 0.98 = 51% when stored)
+    poor = (lean["mc_origin"] == "poor_track").mean()
+    assert abs(poor - 0.02) < 5 * np.sqrt(0.02 / len(lean))
+    assert abs((full["mc_origin"] == "poor_track").mean() - 0.51) < 5 * np.sqrt(0.25 / len(full))
+
+
+def test_ecal_energy_floor_keeps_exactly_the_events_above_it(short_timeline, tables):
+    base = dict(stored_patterns=("l1_inner_l9", "ecal"))
+    plain = sim.ParticleSource("proton", 1, 1, tables["H"], 2.0, **base)
+    floored = sim.ParticleSource("proton", 1, 1, tables["H"], 2.0, pattern_min_ecal_energy_gev={"ecal": 5.0}, **base)
+    kwargs = dict(albedo_fraction=0.0, store_reconstruction_failures=False)
+    a = run(short_timeline, [plain], seed=4, **kwargs)
+    b = run(short_timeline, [floored], seed=5, **kwargs)
+    only_ecal_a, only_ecal_b = ~a["has_l9"].to_numpy(), ~b["has_l9"].to_numpy()
+    above_a = only_ecal_a & (a["ecal_energy_gev"].to_numpy() >= 5.0)
+    # the floor drops the ECAL-only events below it, and only those
+    assert np.all(b["ecal_energy_gev"].to_numpy()[only_ecal_b] >= 5.0)
+    assert only_ecal_a.sum() > 5 * above_a.sum() > 0
+    n_a, n_b = int(above_a.sum()), int(only_ecal_b.sum())
+    assert abs(n_a - n_b) < 5 * np.sqrt(n_a + n_b)
+    n_l9_a, n_l9_b = int((~only_ecal_a).sum()), int((~only_ecal_b).sum())
+    assert abs(n_l9_a - n_l9_b) < 5 * np.sqrt(n_l9_a + n_l9_b)
+    # their spectra agree too (the floor raised the generated rigidity to 5 GV, losing nothing)
+    r_a = a["mc_rigidity_gv"].to_numpy()[above_a]
+    r_b = b["mc_rigidity_gv"].to_numpy()[only_ecal_b]
+    assert abs(np.log(r_a).mean() - np.log(r_b).mean()) < 5 * np.hypot(np.log(r_a).std() / np.sqrt(n_a),
+                                                                        np.log(r_b).std() / np.sqrt(n_b))
+
+
+def test_particle_stop_time(tables):
+    timeline = make_timeline(2 * 3600.0, cadence_s=20.0)
+    proton = sim.ParticleSource("proton", 1, 1, tables["H"], 60.0)
+    stop = START + 2700.0  # inside an interval (not on an edge)
+    full = run(timeline, [proton], seed=6, albedo_fraction=0.0)
+    cut = run(timeline, [proton], seed=6, albedo_fraction=0.0, particle_stop_unix_s={"proton": stop})
+    assert cut["time_unix_s"].max() < stop
+    expected = (full["time_unix_s"] < stop).sum()
+    assert abs(len(cut) - expected) < 5 * np.sqrt(expected)
+    with pytest.raises(ValueError, match="unknown particle"):
+        run(timeline, [proton], particle_stop_unix_s={"helium": stop})

@@ -184,12 +184,13 @@ def respond(
     poor = np.asarray(poor_track, bool)
     n_inner = np.asarray(n_inner_layers)
 
+    # Random numbers are drawn only for the events that need them (ECAL quantities for the ECAL
+    # crossings, ...): the same distributions at a fraction of the cost.
     # --- tracker -------------------------------------------------------------------------
     mdr = p.mdr_gv(charge_z)
     sigma_fs = curvature_sigma(r, mdr, p.scattering_full_span)
-    sigma_l1 = curvature_sigma(r, p.l1_inner_mdr_fraction * mdr, p.scattering_l1_inner)
-    sigma_in = curvature_sigma(r, p.inner_mdr_fraction * mdr, p.scattering_inner)
-    sigma_track = np.where(has_l1, sigma_l1, sigma_in)
+    sigma_track = np.where(has_l1, curvature_sigma(r, p.l1_inner_mdr_fraction * mdr, p.scattering_l1_inner),
+                           curvature_sigma(r, p.inner_mdr_fraction * mdr, p.scattering_inner))
     degrade = np.where(poor, p.poor_track_resolution_factor, 1.0)
     true_curvature = charge_sign / r
     common = rng.standard_normal(n)
@@ -202,9 +203,11 @@ def respond(
     with np.errstate(divide="ignore"):
         rigidity = np.where(has_track, 1.0 / curv_track, np.nan)
         rigidity_fs = np.where(has_track & has_l1 & has_l9, 1.0 / curv_fs, np.nan)
-    chi2_good = rng.chisquare(p.good_track_ndf, n) / p.good_track_ndf
-    chi2_poor = p.poor_track_chi2_offset + rng.exponential(p.poor_track_chi2_scale, n)
-    chi2 = np.where(has_track, np.where(poor, chi2_poor, chi2_good), np.nan)
+    chi2 = rng.chisquare(p.good_track_ndf, n) / p.good_track_ndf
+    n_poor = int(np.count_nonzero(poor))
+    if n_poor:
+        chi2[poor] = p.poor_track_chi2_offset + rng.exponential(p.poor_track_chi2_scale, n_poor)
+    chi2[~has_track] = np.nan
 
     # --- charge and velocity -------------------------------------------------------------
     charge = charge_z + (p.charge_resolution_constant + p.charge_resolution_slope * charge_z) * rng.standard_normal(n)
@@ -218,24 +221,31 @@ def respond(
     # --- TRD ------------------------------------------------------------------------------
     has_trd = np.asarray(has_trd, bool)
     trd = p.trd_electron if electromagnetic else p.trd_hadron
-    trd_estimator = np.where(has_trd, trd[0] + trd[1] * rng.standard_normal(n), np.nan)
+    trd_estimator = np.full(n, np.nan, dtype=np.float32)
+    trd_estimator[has_trd] = trd[0] + trd[1] * rng.standard_normal(int(np.count_nonzero(has_trd)))
 
     # --- ECAL -----------------------------------------------------------------------------
     has_ecal = np.asarray(has_ecal, bool)
+    ecal_energy = np.full(n, np.nan, dtype=np.float32)
+    ecal_estimator = np.full(n, np.nan, dtype=np.float32)
+    r_ecal = r[has_ecal]
+    m = r_ecal.size
     if electromagnetic:
-        rel = ecal_relative_resolution(r, p.ecal_stochastic, p.ecal_constant)
-        energy = r * (1.0 + rel * rng.standard_normal(n))
-        estimator = _clipped_normal(rng, p.ecal_em, n)
+        rel = ecal_relative_resolution(r_ecal, p.ecal_stochastic, p.ecal_constant)
+        energy = r_ecal * (1.0 + rel * rng.standard_normal(m))
+        estimator = _clipped_normal(rng, p.ecal_em, m)
     else:
-        interacts = rng.random(n) < p.interaction_probability(charge_z)
-        fraction = rng.beta(*p.hadron_energy_fraction_beta, size=n)
-        total_energy = charge_z * r  # GeV: momentum of the nucleus, E ~ p at these rigidities
-        mip = p.mip_energy_gev * charge_z**2 * (1.0 + 0.1 * rng.standard_normal(n))
-        energy = np.where(interacts, fraction * total_energy, mip)
-        estimator = np.where(interacts, _clipped_normal(rng, p.ecal_hadron, n), _clipped_normal(rng, p.ecal_mip, n))
-    energy = np.maximum(energy, 1e-3)
-    ecal_energy = np.where(has_ecal, energy, np.nan)
-    ecal_estimator = np.where(has_ecal, estimator, np.nan)
+        interacts = rng.random(m) < p.interaction_probability(charge_z)
+        n_int = int(np.count_nonzero(interacts))
+        energy = np.empty(m)
+        estimator = np.empty(m)
+        # GeV: momentum of the nucleus Z |R|, E ~ p at these rigidities; a Beta fraction of it is deposited
+        energy[interacts] = rng.beta(*p.hadron_energy_fraction_beta, size=n_int) * charge_z * r_ecal[interacts]
+        energy[~interacts] = p.mip_energy_gev * charge_z**2 * (1.0 + 0.1 * rng.standard_normal(m - n_int))
+        estimator[interacts] = _clipped_normal(rng, p.ecal_hadron, n_int)
+        estimator[~interacts] = _clipped_normal(rng, p.ecal_mip, m - n_int)
+    ecal_energy[has_ecal] = np.maximum(energy, 1e-3)
+    ecal_estimator[has_ecal] = estimator
 
     return {
         "rigidity_gv": rigidity.astype(np.float32),
@@ -244,8 +254,8 @@ def respond(
         "charge": charge.astype(np.float32),
         "beta": beta.astype(np.float32),
         "has_trd_track": has_trd,
-        "trd_estimator": trd_estimator.astype(np.float32),
+        "trd_estimator": trd_estimator,
         "has_ecal_cluster": has_ecal,
-        "ecal_energy_gev": ecal_energy.astype(np.float32),
-        "ecal_estimator": ecal_estimator.astype(np.float32),
+        "ecal_energy_gev": ecal_energy,
+        "ecal_estimator": ecal_estimator,
     }
