@@ -73,14 +73,21 @@ def read_auger_events(path) -> pd.DataFrame:
     if not path.exists():
         raise InputError(f"{path}: file does not exist")
     try:
-        frame = pd.read_csv(path, sep=r"\s+", comment="#", header=None, engine="python")
-    except pd.errors.EmptyDataError as err:
-        raise InputError(f"{path}: no event rows") from err
-    except Exception as err:
-        raise InputError(f"{path}: not a readable whitespace-separated table ({err})") from err
-    if frame.shape[1] != len(EVENT_COLUMNS):
-        raise InputError(f"{path}: expected {len(EVENT_COLUMNS)} columns ({', '.join(EVENT_COLUMNS)}), "
-                         f"found {frame.shape[1]}")
+        lines = path.read_text(encoding="utf-8", errors="strict").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: not a readable text table ({err})") from err
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        fields = line.split("#", 1)[0].split()
+        if not fields:
+            continue
+        if len(fields) != len(EVENT_COLUMNS):
+            raise InputError(f"{path}: expected {len(EVENT_COLUMNS)} columns ({', '.join(EVENT_COLUMNS)}), "
+                             f"found {len(fields)} on line {number}")
+        rows.append(fields)
+    if not rows:
+        raise InputError(f"{path}: no event rows")
+    frame = pd.DataFrame(rows)
     frame.columns = list(EVENT_COLUMNS)
     for name in EVENT_COLUMNS:
         values = pd.to_numeric(frame[name], errors="coerce")

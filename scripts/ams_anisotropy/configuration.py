@@ -7,7 +7,13 @@ so that a bad configuration stops the run before any job starts, with a message 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+# folder names the workflow builds paths from (as the Snakemake wildcard constraints of common.smk)
+RUN_NAME_PATTERN = r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}"
+SPECIES_PATTERN = r"[a-z0-9]+"
+THRESHOLD_LABEL_PATTERN = r"[0-9.]+"
 
 
 class ConfigError(ValueError):
@@ -18,6 +24,43 @@ def _strictly_increasing(values) -> bool:
     return all(b > a for a, b in zip(values, values[1:], strict=False))
 
 
+def _threshold_problems(name: str, thresholds) -> list[str]:
+    key = f"species.{name}.thresholds"
+    duplicated = sorted({t for t in thresholds if thresholds.count(t) > 1})
+    if duplicated:
+        return [f"{key} has duplicated value(s) {duplicated}; they must be strictly increasing, got {thresholds}"]
+    if not _strictly_increasing(thresholds):
+        return [f"{key} must be strictly increasing, got {thresholds}"]
+    # the label (e.g. "18GV") names files: plain decimals only (1e-05 or 1e+06 would not)
+    return [
+        f"{key}: {t!r} gives the label {t:g}, not a plain decimal number (use values in [1e-4, 1e6))"
+        for t in thresholds
+        if not re.fullmatch(THRESHOLD_LABEL_PATTERN, f"{t:g}")
+    ]
+
+
+def _input_file_problems(config: dict, base: Path) -> list[str]:
+    """The input files the config names: they exist, are of the right kind, each named once."""
+    from .io import check_file_kind
+
+    inputs = config.get("input", {})
+    problems = []
+    seen: dict[Path, str] = {}
+    for key, kind in (("timeline_files", "timeline"), ("event_files", "event")):
+        for k, name in enumerate(inputs.get(key, [])):
+            where = f"input.{key}[{k}]"
+            path = base / name
+            resolved = path.resolve()
+            if resolved in seen:
+                problems.append(f"{where}: {name} is already given as {seen[resolved]}")
+                continue
+            seen[resolved] = where
+            problem = check_file_kind(path, kind)
+            if problem:
+                problems.append(f"{where}: {problem.replace(str(path), name, 1)}")
+    return problems
+
+
 def check_config(config: dict, source: str = "config", base_dir: str | Path = ".") -> None:
     """Raise :class:`ConfigError` for problems a schema cannot see.
 
@@ -26,11 +69,16 @@ def check_config(config: dict, source: str = "config", base_dir: str | Path = ".
     """
     base = Path(base_dir)
     problems: list[str] = []
+    run_name = config.get("run_name")
+    if not isinstance(run_name, str) or not re.fullmatch(RUN_NAME_PATTERN, run_name):
+        problems.append(f"run_name: {run_name!r} must be one folder name ({RUN_NAME_PATTERN}), "
+                        "so that every output stays under results/")
     species = config.get("species", {})
     for name, spec in species.items():
+        if not re.fullmatch(SPECIES_PATTERN, str(name)):
+            problems.append(f"species: {name!r} is not a valid species name ({SPECIES_PATTERN}, a folder name)")
         thresholds = list(spec.get("thresholds", []))
-        if not _strictly_increasing(thresholds):
-            problems.append(f"species.{name}.thresholds must be strictly increasing, got {thresholds}")
+        problems += _threshold_problems(name, thresholds)
         upper = spec.get("upper")
         if upper is not None and thresholds and upper <= thresholds[-1]:
             problems.append(f"species.{name}.upper ({upper}) must be above the last threshold ({thresholds[-1]})")
@@ -61,6 +109,11 @@ def check_config(config: dict, source: str = "config", base_dir: str | Path = ".
             problems.append(
                 f"input: {len(timelines)} timeline_files but {len(events)} event_files (one of each per chunk)"
             )
+        problems += _input_file_problems(config, base)
+    if source_kind == "auger2017":
+        auger_file = config["input"].get("auger_events_file")  # absent: the shipped file (auger.smk)
+        if auger_file is not None and not (base / auger_file).is_file():
+            problems.append(f"input.auger_events_file: {auger_file!r} does not exist")
     if source_kind == "simulation":
         if "period" not in config or "simulation" not in config:
             problems.append("input.source is 'simulation' but period or simulation is missing")

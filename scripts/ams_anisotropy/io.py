@@ -17,153 +17,98 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-
-class InputError(ValueError):
-    """Bad input: the message names the file and the problem."""
-
-
-AXIS_COLUMNS = [f"ams_{axis}_gal_{c}" for axis in "xyz" for c in "xyz"]
-CONE_HALF_ANGLES_DEG = (25, 30, 35, 40)
-CUTOFF_COLUMNS = [
-    f"cutoff_max_{sign}_{cone}_gv" for sign in ("pos", "neg") for cone in CONE_HALF_ANGLES_DEG
-]
-
-# column -> (numpy dtype kind accepted, unit, description)
-TIMELINE_SCHEMA: dict[str, tuple[str, str, str]] = {
-    "time_unix_s": ("f", "s", "start of the interval, UTC POSIX seconds"),
-    "duration_s": ("f", "s", "length of the interval"),
-    "iss_lat_deg": ("f", "deg", "ISS geodetic latitude"),
-    "iss_lon_deg": ("f", "deg", "ISS longitude"),
-    "iss_alt_km": ("f", "km", "ISS geodetic altitude"),
-    "flight_direction": ("i", "", "+1 for +XVV, -1 for -XVV"),
-    **{c: ("f", "", "AMS axis as a galactic unit vector") for c in AXIS_COLUMNS},
-    "ams_zenith_deg": ("f", "deg", "angle between AMS z axis and local zenith"),
-    "trigger_rate_hz": ("f", "Hz", "level-1 trigger rate"),
-    "livetime_fraction": ("f", "", "live fraction of the interval"),
-    "in_saa": ("b", "", "inside the South Atlantic Anomaly"),
-    **{c: ("f", "GV", "maximum Stoermer cutoff in the cone") for c in CUTOFF_COLUMNS},
-    "good": ("b", "", "good interval"),
-}
-
-EVENT_SCHEMA: dict[str, tuple[str, str, str]] = {
-    "event_id": ("i", "", "unique event number"),
-    "time_unix_s": ("f", "s", "event time, UTC POSIX seconds"),
-    "rigidity_gv": ("f", "GV", "signed rigidity, inner tracker + L1"),
-    "rigidity_full_span_gv": ("f", "GV", "signed rigidity, L1 to L9"),
-    "track_chi2_ndf": ("f", "", "track fit chi2 per degree of freedom"),
-    "has_l1": ("b", "", "hit in tracker layer 1"),
-    "has_l9": ("b", "", "hit in tracker layer 9"),
-    "n_inner_layers": ("i", "", "inner tracker layers hit"),
-    "charge": ("f", "e", "measured charge magnitude"),
-    "beta": ("f", "", "TOF velocity, negative upward"),
-    "has_trd_track": ("b", "", "TRD track"),
-    "trd_estimator": ("f", "", "TRD estimator, low = electron-like"),
-    "has_ecal_cluster": ("b", "", "ECAL shower"),
-    "ecal_energy_gev": ("f", "GeV", "ECAL energy"),
-    "ecal_estimator": ("f", "", "ECAL classifier, +1 = electromagnetic"),
-    "dir_det_x": ("f", "", "arrival direction, detector frame"),
-    "dir_det_y": ("f", "", "arrival direction, detector frame"),
-    "dir_det_z": ("f", "", "arrival direction, detector frame"),
-    "gal_l_deg": ("f", "deg", "galactic longitude of arrival direction"),
-    "gal_b_deg": ("f", "deg", "galactic latitude of arrival direction"),
-}
-EVENT_TRUTH_COLUMNS = ("mc_particle", "mc_rigidity_gv", "mc_origin")
-
-SELECTED_SCHEMA: dict[str, tuple[str, str, str]] = {
-    "event_id": ("i", "", "unique event number"),
-    "time_unix_s": ("f", "s", "event time"),
-    "observable": ("f", "GeV or GV", "ECAL energy (e±) or |rigidity| (nuclei)"),
-    "cutoff_max_gv": ("f", "GV", "max cutoff in the field of view of the event's interval"),
-    "gal_l_deg": ("f", "deg", "galactic longitude"),
-    "gal_b_deg": ("f", "deg", "galactic latitude"),
-    "dir_det_x": ("f", "", "arrival direction, detector frame"),
-    "dir_det_y": ("f", "", "arrival direction, detector frame"),
-    "dir_det_z": ("f", "", "arrival direction, detector frame"),
-    "trigger_rate_hz": ("f", "Hz", "trigger rate of the event's interval"),
-}
-
-# columns whose values must be finite when present (directions and times)
-_FINITE_COLUMNS = {
-    "time_unix_s",
-    "duration_s",
-    "gal_l_deg",
-    "gal_b_deg",
-    "dir_det_x",
-    "dir_det_y",
-    "dir_det_z",
-    "observable",
-    *AXIS_COLUMNS,
-}
+from .contracts import (  # noqa: F401  (re-exported: io.InputError, io.TIMELINE_SCHEMA, ...)
+    AXIS_COLUMNS,
+    CONE_HALF_ANGLES_DEG,
+    CUTOFF_COLUMNS,
+    EVENT_RULES,
+    EVENT_SCHEMA,
+    EVENT_TRUTH_COLUMNS,
+    KINDS,
+    SELECTED_RULES,
+    SELECTED_SCHEMA,
+    TIMELINE_RULES,
+    TIMELINE_SCHEMA,
+    InputError,
+    check_schema,
+    check_values,
+    kind_hint,
+)
 
 
-def _check_schema(table: pa.Table, schema: dict, path: Path, columns) -> None:
-    names = set(table.column_names)
-    wanted = list(schema) if columns is None else [c for c in columns if c in schema]
-    missing = [c for c in wanted if c not in names]
-    if missing:
-        raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
-    for name in wanted:
-        kind = schema[name][0]
-        arrow_type = table.schema.field(name).type
-        ok = {
-            "f": pa.types.is_floating(arrow_type) or pa.types.is_integer(arrow_type),
-            "i": pa.types.is_integer(arrow_type),
-            "b": pa.types.is_boolean(arrow_type),
-        }[kind]
-        if not ok:
-            expected = {"f": "a floating-point", "i": "an integer", "b": "a boolean"}[kind]
-            raise InputError(f"{path}: column {name} has type {arrow_type}, expected {expected} column")
+def _with_dependencies(columns, kind: str) -> list:
+    """The requested columns plus those their checks need (conditions, vector partners, tiling)."""
+    _, rules, vectors = KINDS[kind]
+    read = list(columns)
+    for name in columns:
+        condition = rules.get(name, (None, None))[1]
+        extra = list(condition[1]) if condition else []
+        extra += [c for _, names in vectors if name in names for c in names]
+        if kind == "timeline" and name == "time_unix_s":
+            extra.append("duration_s")
+        read += [c for c in extra if c not in read]
+    return read
 
 
-def _read_parquet(path, schema: dict, columns=None) -> pd.DataFrame:
+def _read_parquet(path, kind: str, columns=None) -> pd.DataFrame:
     path = Path(path)
+    schema = KINDS[kind][0]
     if not path.exists():
         raise InputError(f"{path}: file does not exist")
+    if not path.is_file():
+        raise InputError(f"{path}: not a file")
     try:
         parquet_file = pq.ParquetFile(path)
         file_columns = parquet_file.schema_arrow.names
-        read_columns = None if columns is None else [c for c in columns if c in file_columns]
-        missing = [] if columns is None else [c for c in columns if c not in file_columns]
+        wanted = None if columns is None else _with_dependencies(columns, kind)
+        read_columns = None if wanted is None else [c for c in wanted if c in file_columns]
+        missing = [] if wanted is None else [c for c in wanted if c not in file_columns]
         table = parquet_file.read(columns=read_columns)
-    except InputError:
-        raise
     except Exception as err:  # pyarrow raises several types for truncated/corrupt files
         raise InputError(f"{path}: not a readable Parquet file ({err})") from err
     required = [c for c in missing if c not in EVENT_TRUTH_COLUMNS]
     if required:
-        raise InputError(f"{path}: missing column(s) {', '.join(required)}")
-    _check_schema(table, schema, path, columns)
+        raise InputError(f"{path}: missing column(s) {', '.join(required)}{kind_hint(file_columns, kind)}")
+    check_schema(table, schema, path, None if columns is None else table.column_names, kind)
     frame = table.to_pandas()
-    for name in _FINITE_COLUMNS.intersection(frame.columns):
-        values = frame[name].to_numpy()
-        bad = ~np.isfinite(values)
-        if bad.any():
-            first = int(np.flatnonzero(bad)[0])
-            raise InputError(
-                f"{path}: column {name} has {int(bad.sum())} non-finite value(s) (first at row {first})"
-            )
+    check_values(frame, kind, path)
+    if columns is not None:
+        frame = frame[[c for c in columns if c in frame.columns]]
     return frame
 
 
 def read_timeline(path, columns=None) -> pd.DataFrame:
-    """Read one timeline chunk; check columns, types, finiteness and time ordering."""
-    frame = _read_parquet(path, TIMELINE_SCHEMA, columns)
-    if "time_unix_s" in frame.columns and len(frame) > 1:
-        if np.any(np.diff(frame["time_unix_s"].to_numpy()) <= 0):
-            raise InputError(f"{path}: time_unix_s is not strictly increasing")
+    """Read one timeline chunk; check columns, types, value ranges and that the intervals tile time."""
+    frame = _read_parquet(path, "timeline", columns)
     if len(frame) == 0:
         raise InputError(f"{path}: the timeline has no rows")
     return frame
 
 
 def read_events(path, columns=None) -> pd.DataFrame:
-    """Read one event chunk; check columns, types and that directions and times are finite."""
-    return _read_parquet(path, EVENT_SCHEMA, columns)
+    """Read one event chunk; check columns, types, value ranges, unit directions and unique event ids."""
+    return _read_parquet(path, "event", columns)
 
 
 def read_selected(path, columns=None) -> pd.DataFrame:
     """Read one selected-events file of one species and chunk."""
-    return _read_parquet(path, SELECTED_SCHEMA, columns)
+    return _read_parquet(path, "selected", columns)
+
+
+def check_file_kind(path, kind: str) -> str | None:
+    """A problem (str) when ``path`` is not a readable Parquet file with the columns of ``kind``
+    ("timeline" or "event"), else None. Reads the file's footer only (cheap, for config checks)."""
+    path = Path(path)
+    if not path.is_file():
+        return f"{path}: file does not exist"
+    try:
+        names = pq.read_schema(path).names
+    except Exception as err:
+        return f"{path}: not a readable Parquet file ({err})"
+    missing = [c for c in KINDS[kind][0] if c not in names]
+    if missing:
+        return f"{path}: missing column(s) {', '.join(missing)}{kind_hint(names, kind)}"
+    return None
 
 
 def check_times_in_timeline(event_times, timeline_start, timeline_stop, path) -> None:
@@ -213,6 +158,12 @@ def write_csv(frame: pd.DataFrame, path) -> None:
     """Write a CSV table atomically."""
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
+
+
+def write_text(text: str, path) -> None:
+    """Write a text file (UTF-8) atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def write_healpix_map(path, values, column_names=None, coord="G", extra_header=None) -> None:
