@@ -16,6 +16,7 @@ from ams_anisotropy.selection import (
     match_intervals,
     merge_cutflows,
     select_events,
+    select_species,
 )
 
 T0 = 1_305_763_200.0  # 2011-05-19 00:00:00 UTC
@@ -440,3 +441,42 @@ def test_bad_cuts_raise(changes):
         SpeciesCuts(**{**ELECTRON_CUTS.__dict__, **changes})
     with pytest.raises(ValueError, match="charge_sign"):
         SpeciesCuts(**{**PROTON_CUTS.__dict__, "charge_sign": -1})
+
+
+def test_all_species_in_one_pass_equal_one_species_at_a_time():
+    """select_species shares the interval matching and the common prefixes of cuts between species;
+    each species' result must be exactly select_events' for that species alone."""
+    events = random_events(3000, 5)
+    tl = make_timeline()
+    positron = SpeciesCuts(**{**ELECTRON_CUTS.__dict__, "species": "positron", "charge_sign": 1})
+    helium = SpeciesCuts(**{**PROTON_CUTS.__dict__, "species": "helium", "require_l9": False, "charge_min": 1.6,
+                            "charge_max": 2.5})
+    carbon = SpeciesCuts(**{**helium.__dict__, "species": "carbon", "charge_min": 0.9, "charge_max": 1.3})
+    everyone = [ELECTRON_CUTS, positron, PROTON_CUTS, helium, carbon]
+    together = select_species(events, tl, everyone)
+    for cuts, (selected, cutflow) in zip(everyone, together, strict=True):
+        alone, alone_flow = select_events(events, tl, cuts)
+        pd.testing.assert_frame_equal(selected, alone, check_exact=True)
+        pd.testing.assert_frame_equal(cutflow, alone_flow, check_exact=True)
+    assert sum(len(s) for s, _ in together) > 100
+
+
+def test_data_taking_end_cuts_later_events():
+    events = random_events(2000, 6)
+    tl = make_timeline()
+    stop = T0 + 45.0  # inside interval 4
+    cuts = SpeciesCuts(**{**PROTON_CUTS.__dict__, "time_max_unix_s": stop})
+    selected, cutflow = select_events(events, tl, cuts)
+    full, _ = select_events(events, tl, PROTON_CUTS)
+    assert cutflow["cut"].iloc[2].startswith("time before the end of data taking")
+    assert cutflow["events_out"].iloc[2] == int(((events["time_unix_s"] < stop) & good_of(events, tl)).sum())
+    assert selected["event_id"].tolist() == full["event_id"][full["time_unix_s"] < stop].tolist()
+    # the observable is written in float32 (the event file's precision), with its value unchanged
+    assert selected["observable"].dtype == np.float32
+    with pytest.raises(ValueError, match="time_max_unix_s"):
+        SpeciesCuts(**{**PROTON_CUTS.__dict__, "time_max_unix_s": float("nan")})
+
+
+def good_of(events, tl):
+    k = ((events["time_unix_s"] - T0) // DURATION_S).astype(int).to_numpy()
+    return tl["good"].to_numpy()[k]
