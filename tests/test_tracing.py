@@ -310,3 +310,19 @@ def test_table_load_errors(tmp_path):
         AsymptoticTable.load(bad)
     with pytest.raises(ValueError, match="missing.npz"):
         AsymptoticTable.load(tmp_path / "missing.npz")
+
+
+def test_grid_from_config():
+    from ams_anisotropy.asymptotic import grid_from_config
+
+    grid, settings = grid_from_config({"lat_max_deg": 8, "lat_step_deg": 4, "lon_step_deg": 90, "n_direction": 5,
+                                       "rigidity_fine_gv": [10, 20, 5], "rigidity_log_gv": [20, 2, 3],
+                                       "boundary_earth_radii": 20})
+    np.testing.assert_allclose(grid.lat_deg, [-8, -4, 0, 4, 8])
+    np.testing.assert_allclose(grid.lon_deg, [-180, -90, 0, 90])
+    np.testing.assert_allclose(grid.rigidity_gv, [10, 15, 20, 40, 80])
+    assert settings.boundary_earth_radii == 20 and grid.n_direction == 5
+    default, _ = grid_from_config({})
+    assert default == TableGrid()
+    with pytest.raises(ValueError, match="unknown key"):
+        grid_from_config({"lat_stepp_deg": 2})

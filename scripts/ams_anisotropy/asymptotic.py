@@ -27,6 +27,7 @@ tracer settings, package versions).
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -78,6 +79,42 @@ class TableGrid:
     @property
     def n_trajectories(self) -> int:
         return 2 * len(self.lat_deg) * len(self.lon_deg) * self.n_direction**2 * len(self.rigidity_gv)
+
+
+def grid_from_config(section: dict | None) -> tuple[TableGrid, TraceSettings]:
+    """TableGrid and TraceSettings from a config section (keys below; missing keys take the defaults).
+
+    lat_max_deg, lat_step_deg, lon_step_deg, alt_km, max_zenith_deg, n_direction,
+    rigidity_fine_gv [start, stop, step] (linear nodes), rigidity_log_gv [start, ratio, count] (log nodes),
+    tolerance, boundary_earth_radii, max_path_earth_radii.
+    """
+    section = dict(section or {})
+    known = {"lat_max_deg", "lat_step_deg", "lon_step_deg", "alt_km", "max_zenith_deg", "n_direction",
+             "rigidity_fine_gv", "rigidity_log_gv", "tolerance", "boundary_earth_radii", "max_path_earth_radii",
+             "epochs_year"}
+    unknown = sorted(set(section) - known)
+    if unknown:
+        raise ValueError(f"config tracing: unknown key(s) {unknown}")
+    kwargs = {}
+    if "lat_max_deg" in section or "lat_step_deg" in section:
+        top, step = float(section.get("lat_max_deg", 54.0)), float(section.get("lat_step_deg", 4.0))
+        kwargs["lat_deg"] = tuple(np.arange(-top, top + 1e-9, step))
+    if "lon_step_deg" in section:
+        kwargs["lon_deg"] = tuple(np.arange(-180.0, 180.0 - 1e-9, float(section["lon_step_deg"])))
+    for key in ("alt_km", "max_zenith_deg"):
+        if key in section:
+            kwargs[key] = float(section[key])
+    if "n_direction" in section:
+        kwargs["n_direction"] = int(section["n_direction"])
+    if "rigidity_fine_gv" in section or "rigidity_log_gv" in section:
+        start, stop, step = section.get("rigidity_fine_gv", [10.0, 30.0, 1.0])
+        first, ratio, count = section.get("rigidity_log_gv", [30.0, 1.2, 20])
+        kwargs["rigidity_gv"] = tuple(np.concatenate([np.arange(float(start), float(stop) - 1e-9, float(step)),
+                                                      float(first) * float(ratio) ** np.arange(int(count))]))
+    grid = TableGrid(**kwargs)
+    settings = TraceSettings(**{k: section[k] for k in ("tolerance", "boundary_earth_radii", "max_path_earth_radii")
+                                if k in section})
+    return grid, settings
 
 
 def _is_periodic(lon_deg) -> bool:
@@ -139,6 +176,7 @@ def build_asymptotic_table(field: IgrfField, grid: TableGrid | None = None, sett
         "max_zenith_deg": grid.max_zenith_deg,
         "trace_settings": asdict(settings),
         "coefficients": "ppigrf IGRF13.shc" if field.label.startswith("IGRF") else "analytic",
+        "versions": {name: importlib.metadata.version(name) for name in ("ppigrf", "numba", "numpy")},
     }
     return AsymptoticTable(lat, lon, t, rig, asym, allowed, cutoffs, metadata)
 
