@@ -236,3 +236,73 @@ def test_isotropic_expectation_of_a_tiny_sample_counts_the_failed_pseudo_skies()
     assert result.as_row()["pseudo_skies_failed"] == result.n_failed
     with pytest.raises(ValueError, match="did not converge"):
         isotropic_expectation(reference, generator(11, "tests", 3), n_skies=200, max_failed_fraction=0.0)
+
+
+def _brute_force_marginal(counts, reference, basis, theta):
+    """sum_p C_p log(1 + theta . Z_p) - (N + 1) log(sum_p M_p (1 + theta . Z_p) / sum_p M_p), pixel by pixel."""
+    u = theta @ basis.T
+    return (np.log1p(u) @ counts) - (counts.sum() + 1.0) * np.log1p((u @ reference) / reference.sum())
+
+
+def test_marginal_likelihood_series_agrees_with_the_pixel_sum():
+    """The moment series (large samples) and the exact sum over occupied pixels give the same log-likelihood
+    to far below what changes an importance weight (1e-9 relative)."""
+    from ams_anisotropy.dipole_likelihood import MarginalLogLikelihood
+
+    for n_events in (1e8, 1e5, 3e3):
+        reference = np.full(NPIX, n_events / NPIX) * (1 + 0.3 * VEC[2])
+        counts = generator(8, "tests", int(n_events)).poisson(reference).astype(float)
+        sigma = np.sqrt(3 / n_events)
+        theta = generator(8, "tests", 1).standard_normal((500, 3)) * 2 * sigma  # up to ~8 sigma
+        likelihood = MarginalLogLikelihood(counts, reference, VEC.T)
+        if n_events >= 1e5:  # the series path is taken for every sample
+            assert likelihood._series_degree(float(np.linalg.norm(theta, axis=1).max())) is not None
+        exact = _brute_force_marginal(counts, reference, VEC.T, theta)
+        # rounding of sums of N |r| ~ 1e5: ~1e-10 absolute
+        np.testing.assert_allclose(likelihood(theta), exact, rtol=0, atol=1e-8)
+
+
+def test_marginal_likelihood_integrates_the_monopole_out():
+    """Independent check of the analytic c0 integral: numerical quadrature of the Poisson likelihood."""
+    from scipy import integrate
+
+    from ams_anisotropy.dipole_likelihood import MarginalLogLikelihood
+
+    nside = 2
+    vec = np.array(hp.pix2vec(nside, np.arange(hp.nside2npix(nside))))
+    reference = 3.0 * (1 + 0.2 * vec[0])
+    counts = generator(9, "tests", 0).poisson(reference).astype(float)
+    likelihood = MarginalLogLikelihood(counts, reference, vec.T)
+    thetas = np.array([[0.0, 0.0, 0.0], [0.3, -0.2, 0.1]])
+
+    def integral(theta):
+        mu1 = reference * (1 + theta @ vec)  # mu = c0 * mu1
+        peak = counts.sum() / mu1.sum()
+        log_at_peak = np.sum(counts * np.log(peak * mu1) - peak * mu1)
+        value, _ = integrate.quad(
+            lambda c0: np.exp(np.sum(counts * np.log(c0 * mu1) - c0 * mu1) - log_at_peak), 0, 20 * peak,
+            points=[peak], limit=200)
+        return np.log(value) + log_at_peak
+
+    expected = integral(thetas[1]) - integral(thetas[0])
+    values = likelihood(thetas)
+    assert values[1] - values[0] == pytest.approx(expected, abs=1e-7)
+
+
+def test_marginal_likelihood_with_templates_and_the_positivity_boundary():
+    from ams_anisotropy.dipole_likelihood import MarginalLogLikelihood
+
+    reference = np.full(NPIX, 50.0)
+    counts = generator(10, "tests", 0).poisson(reference).astype(float)
+    basis = np.column_stack([VEC.T, VEC[2] ** 2 - 1 / 3])  # a dipole and one quadrupole-like template
+    theta = generator(10, "tests", 1).standard_normal((50, 4)) * 0.02
+    likelihood = MarginalLogLikelihood(counts, reference, basis)
+    np.testing.assert_allclose(likelihood(theta), _brute_force_marginal(counts, reference, basis, theta),
+                               rtol=0, atol=1e-9)
+    # |r| > 1: mu < 0 in some pixel -> zero likelihood; on a cap where 1 + r . n > 0 it is finite
+    dipole = MarginalLogLikelihood(counts, reference, VEC.T)
+    assert dipole(np.array([[0.0, 0.0, 1.5]]))[0] == -np.inf
+    cap = VEC[2] > 0.5
+    capped = MarginalLogLikelihood(counts[cap], reference[cap], VEC.T[cap])
+    r = np.array([[0.0, 0.0, 1.5]])
+    assert capped(r)[0] == pytest.approx(_brute_force_marginal(counts[cap], reference[cap], VEC.T[cap], r)[0])

@@ -38,222 +38,23 @@ from dataclasses import dataclass, field
 
 import healpy as hp
 import numpy as np
-from scipy import linalg, special, stats
+from scipy import stats
+
+from .fisher_scoring import design_products, fisher_scoring, log_likelihood, relative_dipole
+from .sky_basis import (  # noqa: F401 (the fit's inputs and basis, re-exported: fit.design_matrix, ...)
+    _check_map,
+    _check_npix,
+    _prepare,
+    design_matrix,
+    pixels_with_exposure,
+    real_spherical_harmonics,
+)
 
 LOG = logging.getLogger(__name__)
 
 # sqrt(3 / 4 pi): normalisation of the l = 1 real spherical harmonics (paper eq. 2)
 DIPOLE_HARMONIC_NORM = np.sqrt(3.0 / (4.0 * np.pi))
 COMPONENT_NAMES = ("rho_fb", "rho_ew", "rho_ns")  # galactic x, y, z (docs/architecture.md)
-
-
-# --------------------------------------------------------------------------- inputs and basis
-def _check_npix(npix: int, what: str) -> int:
-    if not hp.isnpixok(npix):
-        raise ValueError(f"{what}: {npix} is not a valid HEALPix number of pixels")
-    return hp.npix2nside(npix)
-
-
-def _check_map(values, name: str, allow_2d: bool = False) -> np.ndarray:
-    values = np.asarray(values, dtype=np.float64)
-    if values.ndim != 1 and not (allow_2d and values.ndim == 2):
-        raise ValueError(f"{name}: expected a 1-d HEALPix map{' or (n_maps, npix)' if allow_2d else ''}, "
-                         f"got shape {values.shape}")
-    if not np.all(np.isfinite(values)):
-        raise ValueError(f"{name}: contains {int(np.sum(~np.isfinite(values)))} non-finite value(s)")
-    if np.any(values < 0):
-        raise ValueError(f"{name}: contains {int(np.sum(values < 0))} negative value(s)")
-    _check_npix(values.shape[-1], name)
-    return values
-
-
-def pixels_with_exposure(reference, min_fraction_of_max: float = 0.05) -> np.ndarray:
-    """Boolean mask of the pixels whose reference value is at least a fraction of the maximum.
-
-    Parameters
-    ----------
-    reference : array (npix,)
-        Reference map (expected counts for an isotropic sky, any normalisation).
-    min_fraction_of_max : float
-        Dimensionless fraction of ``reference.max()`` below which a pixel is masked
-        (config ``fit.min_exposure_fraction``, default 0.05).  Pixels with zero reference are
-        always masked, also for a fraction of 0.
-    """
-    reference = _check_map(reference, "reference map")
-    if not 0.0 <= min_fraction_of_max < 1.0:
-        raise ValueError(f"min_fraction_of_max must be in [0, 1), got {min_fraction_of_max}")
-    peak = reference.max()
-    if peak <= 0:
-        raise ValueError("reference map: all pixels are zero (no exposure)")
-    return (reference >= min_fraction_of_max * peak) & (reference > 0)
-
-
-def real_spherical_harmonics(ell: int, theta_rad, phi_rad) -> np.ndarray:
-    """Real orthonormal spherical harmonics Y_lm for m = -l..l, shape (2l+1, n).
-
-    Y_l0 = Y_l^0; for m > 0: sqrt(2) (-1)^m Re Y_l^m; for m < 0: sqrt(2) (-1)^m Im Y_l^|m|,
-    with Y_l^m the complex harmonics with the Condon-Shortley phase (scipy), so that
-    Y_1,+1 = sqrt(3/4pi) x, Y_1,-1 = sqrt(3/4pi) y, Y_1,0 = sqrt(3/4pi) z (paper eq. 2).
-    ``theta_rad`` is the colatitude, ``phi_rad`` the longitude, both in radians.
-    """
-    theta_rad = np.asarray(theta_rad, dtype=np.float64)
-    phi_rad = np.asarray(phi_rad, dtype=np.float64)
-    rows = []
-    for m in range(-ell, ell + 1):
-        y = special.sph_harm_y(ell, abs(m), theta_rad, phi_rad)
-        if m == 0:
-            rows.append(y.real)
-        elif m > 0:
-            rows.append(np.sqrt(2.0) * (-1) ** m * y.real)
-        else:
-            rows.append(np.sqrt(2.0) * (-1) ** abs(m) * y.imag)
-    return np.array(rows)
-
-
-def design_matrix(nside: int, lmax: int = 1, pixels=None, extra_templates=None):
-    """Columns of the linear model mu_p = M_p * (X_p . params) and their names.
-
-    Columns: 1 (monopole c0), n_x, n_y, n_z (rho_fb, rho_ew, rho_ns, absolute), real Y_lm for
-    l = 2..lmax (named ``a_l_m``), then the extra templates (``template_j``).
-    ``pixels``: RING pixel indices to use (default all); ``extra_templates``: (k, npix) array.
-    Returns (X of shape (n_pixels, n_params), names tuple).
-    """
-    if lmax < 1:
-        raise ValueError(f"lmax must be >= 1 (the dipole is always fitted), got {lmax}")
-    npix = hp.nside2npix(nside)
-    pixels = np.arange(npix) if pixels is None else np.asarray(pixels)
-    vec = np.array(hp.pix2vec(nside, pixels))
-    columns = [np.ones(pixels.size), vec[0], vec[1], vec[2]]
-    names = ["c0", "rho_fb", "rho_ew", "rho_ns"]
-    if lmax >= 2:
-        theta, phi = hp.pix2ang(nside, pixels)
-        for ell in range(2, lmax + 1):
-            columns.extend(real_spherical_harmonics(ell, theta, phi))
-            names.extend(f"a_{ell}_{m}" for m in range(-ell, ell + 1))
-    if extra_templates is not None:
-        templates = np.atleast_2d(np.asarray(extra_templates, dtype=np.float64))
-        if templates.shape[1] != npix:
-            raise ValueError(f"extra_templates: expected shape (k, {npix}), got {templates.shape}")
-        if not np.all(np.isfinite(templates)):
-            raise ValueError("extra_templates: contains non-finite values")
-        columns.extend(templates[:, pixels])
-        names.extend(f"template_{j}" for j in range(templates.shape[0]))
-    return np.column_stack(columns), tuple(names)
-
-
-# --------------------------------------------------------------------------- core solver
-def _log_likelihood(counts, mu):
-    """Poisson log-likelihood without the log(C!) term, per row; -inf where some mu <= 0."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ll = np.sum(np.where(counts > 0, counts * np.log(np.where(mu > 0, mu, 1.0)), 0.0) - mu, axis=-1)
-    return np.where(np.all(mu > 0, axis=-1), ll, -np.inf)
-
-
-def expand_linear(coefficients, basis):
-    """``coefficients @ basis.T`` for few columns (coefficients (n, P), basis (m, P)) -> (n, m).
-
-    Written as P multiply-adds instead of a BLAS call: for P of a few, multithreaded BLAS spends
-    its time in thread synchronisation (seconds instead of milliseconds on a loaded machine).
-    """
-    coefficients = np.asarray(coefficients, dtype=np.float64)
-    out = coefficients[:, :1] * basis[None, :, 0]
-    for k in range(1, basis.shape[1]):
-        out += coefficients[:, k:k + 1] * basis[None, :, k]
-    return out
-
-
-def _fisher(weights, design, design_products):
-    """Fisher matrices sum_p w_kp X_pi X_pj for each row k of ``weights`` (n, n_pixels)."""
-    n_params = design.shape[1]
-    if weights.shape[0] == 1 or design_products is None:
-        return np.einsum("kp,pi,pj->kij", weights, design, design, optimize=True)
-    return (weights @ design_products).reshape(-1, n_params, n_params)
-
-
-def _fisher_scoring(counts, reference, design, tolerance, max_iterations):
-    """Maximum-likelihood parameters for each row of ``counts`` (n, n_pixels).
-
-    Returns params (n, P), fisher (n, P, P), mu (n, n_pixels), n_iterations, converged (n,).
-    """
-    n_params = design.shape[1]
-    mx = reference[:, None] * design  # dmu/dparams, (n_pixels, P)
-    products = None
-    if counts.shape[0] > 1:
-        products = (design[:, :, None] * design[:, None, :]).reshape(design.shape[0], -1)
-    # start: Gaussian least squares with variance ~ M (common matrix for all rows)
-    gram = mx.T @ design
-    try:
-        params = linalg.solve(gram, (counts @ design).T, assume_a="pos").T
-    except (linalg.LinAlgError, ValueError) as err:
-        raise ValueError(
-            f"the fit's design matrix is degenerate on the used pixels ({n_params} parameters, "
-            f"{design.shape[0]} pixels): reduce lmax or check the extra templates"
-        ) from err
-    mu = expand_linear(params, mx)
-    bad = np.any(mu <= 0, axis=1)
-    if bad.any():  # fall back to the isotropic start (c0 = sum C / sum M) where mu would be negative
-        params[bad] = 0.0
-        params[bad, 0] = counts[bad].sum(axis=1) / reference.sum()
-        mu[bad] = expand_linear(params[bad], mx)
-    converged = np.zeros(counts.shape[0], dtype=bool)
-    iteration = 0
-    for iteration in range(1, max_iterations + 1):  # noqa: B007 (iteration count is returned)
-        weights = reference[None, :] ** 2 / mu
-        fisher = _fisher(weights, design, products)
-        score = (counts / mu - 1.0) @ mx
-        try:
-            step = np.linalg.solve(fisher, score[:, :, None])[:, :, 0]
-            inverse_diag = np.diagonal(np.linalg.inv(fisher), axis1=1, axis2=2)
-        except np.linalg.LinAlgError as err:
-            raise ValueError(
-                "the Fisher matrix is singular: the parameters are not constrained by the used pixels "
-                "(reduce lmax, check the mask and the extra templates)"
-            ) from err
-        step_in_sigma = np.max(np.abs(step) / np.sqrt(np.abs(inverse_diag)), axis=1)
-        active = ~converged
-        # small steps (quadratic regime): take the full step when it keeps every mu > 0
-        small = active & (step_in_sigma < 1.0)
-        idx = np.flatnonzero(small)
-        if idx.size:
-            trial = params[idx] + step[idx]
-            trial_mu = expand_linear(trial, mx)
-            ok = np.all(trial_mu > 0, axis=1)
-            params[idx[ok]], mu[idx[ok]] = trial[ok], trial_mu[ok]
-            small[idx[~ok]] = False
-        # other rows: step halving until the likelihood does not decrease
-        todo = active & ~small
-        if todo.any():
-            idx = np.flatnonzero(todo)
-            base = _log_likelihood(counts[idx], mu[idx])
-            scale = np.ones(idx.size)
-            pending = np.ones(idx.size, dtype=bool)
-            for _ in range(40):  # loop over halvings, not over maps or pixels
-                trial = params[idx[pending]] + scale[pending, None] * step[idx[pending]]
-                trial_mu = expand_linear(trial, mx)
-                trial_ll = _log_likelihood(counts[idx[pending]], trial_mu)
-                ok = trial_ll >= base[pending] - 1e-11 * np.maximum(1.0, np.abs(base[pending]))
-                rows = idx[pending][ok]
-                params[rows], mu[rows] = trial[ok], trial_mu[ok]
-                pending[np.flatnonzero(pending)[ok]] = False
-                if not pending.any():
-                    break
-                scale[pending] *= 0.5
-        converged |= active & (step_in_sigma < tolerance)
-        if converged.all():
-            break
-    weights = reference[None, :] ** 2 / mu
-    fisher = _fisher(weights, design, products)
-    return params, fisher, mu, iteration, converged
-
-
-def _relative_dipole(params, covariance):
-    """r = rho / c0 and its covariance (Jacobian propagation), for rows of params (n, P)."""
-    c0 = params[:, 0]
-    rho = params[:, 1:4]
-    jac = np.zeros((params.shape[0], 3, params.shape[1]))
-    jac[:, :, 0] = -rho / c0[:, None] ** 2
-    jac[:, [0, 1, 2], [1, 2, 3]] = 1.0 / c0[:, None]
-    return rho / c0[:, None], jac @ covariance @ np.transpose(jac, (0, 2, 1))
 
 
 def direction_deg(vector):
@@ -349,28 +150,6 @@ class MultipoleFit:
         return row
 
 
-def _prepare(counts, reference, mask, allow_2d=False):
-    counts = _check_map(counts, "counts map", allow_2d=allow_2d)
-    reference = _check_map(reference, "reference map")
-    if counts.shape[-1] != reference.size:
-        raise ValueError(
-            f"counts map has {counts.shape[-1]} pixels but the reference map has {reference.size}"
-        )
-    if mask is None:
-        mask = reference > 0
-    else:
-        mask = np.asarray(mask)
-        if mask.dtype != bool or mask.shape != reference.shape:
-            raise ValueError(f"mask: expected a boolean array of shape {reference.shape}, "
-                             f"got dtype {mask.dtype} shape {mask.shape}")
-        if np.any(reference[mask] <= 0):
-            raise ValueError(f"mask: {int(np.sum(reference[mask] <= 0))} used pixel(s) have zero reference "
-                             "(the model predicts no counts there); mask them")
-    if not mask.any():
-        raise ValueError("mask: no pixel is used")
-    return counts, reference, mask
-
-
 def fit_multipoles(
     counts,
     reference,
@@ -414,16 +193,16 @@ def fit_multipoles(
     if used_counts.sum() <= 0:
         raise ValueError("counts map: no counts in the used pixels")
     used_reference = reference[pixels]
-    params, fisher, mu, n_iter, converged = _fisher_scoring(
+    params, fisher, mu, n_iter, converged = fisher_scoring(
         used_counts, used_reference, design, tolerance, max_iterations
     )
     if not converged[0]:
         raise ValueError(f"the multipole fit (lmax={lmax}) did not converge in {max_iterations} iterations")
     covariance = np.linalg.inv(fisher)
-    rel, rel_cov = _relative_dipole(params, covariance)
+    rel, rel_cov = relative_dipole(params, covariance)
     chi2 = float(np.sum((used_counts[0] - mu[0]) ** 2 / mu[0]))
     dof = int(pixels.size - design.shape[1])
-    loglike = float(_log_likelihood(used_counts, mu)[0])
+    loglike = float(log_likelihood(used_counts, mu)[0])
     checks = []
     for lmax_high in sorted(set(int(v) for v in lmax_check)):
         if lmax_high <= lmax:
@@ -516,6 +295,7 @@ def fit_dipole_many(
     nside = hp.npix2nside(reference.size)
     design, _ = design_matrix(nside, 1, pixels, extra_templates)
     used_reference = reference[pixels]
+    products = design_products(design)
     n_maps = counts.shape[0]
     rho = np.empty((n_maps, 3))
     rho_cov = np.empty((n_maps, 3, 3))
@@ -527,9 +307,10 @@ def fit_dipole_many(
         block = block[:, pixels] if full else block
         if np.any(block.sum(axis=1) <= 0):
             raise ValueError("counts: a map has no counts in the used pixels")
-        params, fisher, mu, _, conv = _fisher_scoring(block, used_reference, design, tolerance, max_iterations)
+        params, fisher, mu, _, conv = fisher_scoring(block, used_reference, design, tolerance, max_iterations,
+                                                     products)
         covariance = np.linalg.inv(fisher)
-        rel, rel_cov = _relative_dipole(params, covariance)
+        rel, rel_cov = relative_dipole(params, covariance)
         sl = slice(start, start + block.shape[0])
         rho[sl], rho_cov[sl], monopole[sl] = rel, rel_cov, params[:, 0]
         chi2[sl] = np.sum((block - mu) ** 2 / mu, axis=1)

@@ -1,4 +1,5 @@
-"""Posterior upper limits on the dipole amplitude, systematics, and the isotropic expectation.
+"""Posterior upper limits on the dipole amplitude and their systematics (the isotropic expectation of
+the limits is :mod:`ams_anisotropy.expectation`, re-exported here).
 
 Posterior (method.md section 3).  The likelihood is the exact binned Poisson likelihood of
 :mod:`ams_anisotropy.fit` in the relative parametrisation
@@ -6,14 +7,15 @@ Posterior (method.md section 3).  The likelihood is the exact binned Poisson lik
     mu_p = M_p * c0 * (1 + r . n_p + sum_j b_j T_jp),
 
 with flat priors on the monopole c0 > 0, on the three dipole components r = (rho_FB, rho_EW,
-rho_NS) and on the optional template coefficients b_j.  The posterior is sampled by importance
-sampling: the proposal is a Gaussian centred on the maximum-likelihood point with the inverse
-Fisher covariance of all parameters, widened by ``inflation`` (1.2 in sigma by default), and the
-weights are the exact likelihood ratio divided by the proposal density.  c0 (and b) are thus
-**marginalised** with a flat prior (not profiled): the r-components of the weighted samples are
-draws from the marginal posterior of r.  delta_ul = the weighted ``credibility`` quantile of |r|;
-its Monte Carlo error is the spread of the quantile between 20 independent batches of samples
-divided by sqrt(20).
+rho_NS) and on the optional template coefficients b_j.  The monopole is **marginalised** analytically
+(the c0 integral of a Poisson likelihood with a flat prior is a Gamma function,
+:mod:`ams_anisotropy.dipole_likelihood`), and the marginal posterior of theta = (r, b) is sampled by
+importance sampling: the proposal is a Gaussian centred on the maximum-likelihood point with the
+theta block of the inverse Fisher covariance, widened by ``inflation`` (1.2 in sigma by default),
+and the weights are the exact marginal likelihood divided by the proposal density.  The
+r-components of the weighted samples are draws from the marginal posterior of r (b is marginalised
+by the sampling).  delta_ul = the weighted ``credibility`` quantile of |r|; its Monte Carlo error is
+the spread of the quantile between 20 independent batches of samples divided by sqrt(20).
 
 Systematics.  ``sigma_sys_j`` (j = FB, EW, NS) is the quadrature sum over configured groups of
 reference-map variants of the largest |r_variant_j - r_nominal_j| within the group, where each
@@ -22,13 +24,6 @@ r_variant is the dipole fitted to the same counts against that variant's referen
 shuffling once).  With a flat prior the posterior of the true dipole is the statistical
 posterior convolved with N(0, diag sigma_sys^2), so systematics are folded in by adding one
 Gaussian draw to each posterior sample (same weights).
-
-Isotropic expectation.  Pseudo-skies C_p ~ Poisson(M_p) on the used pixels (M normalised to the
-observed number of events), each fitted with :func:`ams_anisotropy.fit.fit_dipole_many`; the
-limit of each pseudo-sky uses the Gaussian posterior N(r_hat, Sigma_hat) (inverse Fisher at the
-pseudo-sky's own maximum) sampled with common random numbers for all skies; this agrees with the
-exact importance sampling to well below the band widths (tested).  Bands are the central 68.27%
-and 95.45% intervals (the paper's 68.3% / 95.4%, i.e. Gaussian 1 and 2 sigma) and the median.
 """
 
 from __future__ import annotations
@@ -38,13 +33,23 @@ from dataclasses import dataclass
 
 import healpy as hp
 import numpy as np
-from scipy import stats
 
 from . import fit as fitmod
-
-CREDIBILITY_DEFAULT = 0.95  # paper: 95% credible-interval upper limits
-BAND68 = (float(stats.norm.cdf(-1.0)), float(stats.norm.cdf(1.0)))  # 68.27% central (paper: 68.3%)
-BAND95 = (float(stats.norm.cdf(-2.0)), float(stats.norm.cdf(2.0)))  # 95.45% central (paper: 95.4%)
+from .dipole_likelihood import MarginalLogLikelihood
+from .expectation import (  # noqa: F401 (the public names of the isotropic expectation, re-exported)
+    BAND68,
+    BAND95,
+    CREDIBILITY_DEFAULT,
+    Bands,
+    IsotropicExpectation,
+    check_credibility,
+    check_sigma_sys,
+    check_transform,
+    gaussian_delta_upper_limits,
+    isotropic_expectation,
+    pseudo_skies,
+)
+from .fisher_scoring import expand_linear
 
 
 # --------------------------------------------------------------------------- helpers
@@ -64,20 +69,6 @@ def weighted_quantile(values, weights, quantile: float) -> float:
     return float(np.interp(quantile, cdf, v))
 
 
-def _check_credibility(credibility: float) -> None:
-    if not 0.0 < credibility < 1.0:
-        raise ValueError(f"credibility must be in (0, 1), got {credibility}")
-
-
-def _check_sigma_sys(sigma_sys) -> np.ndarray:
-    if sigma_sys is None:
-        return np.zeros(3)
-    sigma_sys = np.asarray(sigma_sys, dtype=np.float64)
-    if sigma_sys.shape != (3,) or not np.all(np.isfinite(sigma_sys)) or np.any(sigma_sys < 0):
-        raise ValueError(f"sigma_sys must be 3 finite non-negative numbers (FB, EW, NS), got {sigma_sys}")
-    return sigma_sys
-
-
 def upper_limit_with_error(delta_samples, weights, credibility: float = CREDIBILITY_DEFAULT,
                            n_batches: int = 20) -> tuple[float, float]:
     """Weighted ``credibility`` quantile of |r| samples and its Monte Carlo error (batch means).
@@ -85,7 +76,7 @@ def upper_limit_with_error(delta_samples, weights, credibility: float = CREDIBIL
     The samples must be independent (importance sampling): the error is the standard deviation
     of the quantile over ``n_batches`` contiguous batches divided by sqrt(n_batches).
     """
-    _check_credibility(credibility)
+    check_credibility(credibility)
     delta_samples = np.asarray(delta_samples, dtype=np.float64)
     weights = np.asarray(weights, dtype=np.float64)
     limit = weighted_quantile(delta_samples, weights, credibility)
@@ -151,7 +142,7 @@ def systematic_sigmas(rho_nominal, rho_variants: Mapping[str, Sequence[float]],
 
 def add_systematics(rho_samples, sigma_sys, rng: np.random.Generator) -> np.ndarray:
     """Samples of r_true = r_stat + N(0, diag sigma_sys^2) (flat prior convolution)."""
-    sigma_sys = _check_sigma_sys(sigma_sys)
+    sigma_sys = check_sigma_sys(sigma_sys)
     rho_samples = np.asarray(rho_samples, dtype=np.float64)
     return rho_samples + rng.standard_normal(rho_samples.shape) * sigma_sys
 
@@ -194,27 +185,24 @@ def sample_dipole_posterior(
     extra_templates=None,
     n_samples: int = 40000,
     inflation: float = 1.2,
-    block_size: int = 256,
     transform=None,
 ) -> DipolePosterior:
     """Importance-sample the flat-prior posterior of the dipole with the exact Poisson likelihood.
 
     ``transform`` (3x3, optional): a linear map applied to the dipole samples, e.g. the correction
     (I - K)^-1 of the dipole absorbed by a data-driven reference
-    (:func:`ams_anisotropy.reference.correct_dipole`); a flat prior stays flat under it.
+    (``ams_anisotropy.reference.fitted_dipole_transform``); a flat prior stays flat under it.
 
     Parameters
     ----------
     counts, reference, mask, extra_templates :
         As :func:`ams_anisotropy.fit.fit_multipoles` (lmax = 1 model).
     rng : numpy Generator
-        E.g. ``ams_anisotropy.rng.generator(seed, "limits_posterior", species_index, threshold_index)``.
+        E.g. ``ams_anisotropy.rng.generator(seed, "limits_posterior", "proton", "18GV")``.
     n_samples : int
         Number of proposal draws (config ``limits.n_posterior_samples``); >= 1000.
     inflation : float
         Proposal standard deviations = inflation x the Fisher ones (dimensionless, >= 1).
-    block_size : int
-        Samples evaluated together (memory ~ block_size x npix x 8 bytes).
     """
     if n_samples < 1000:
         raise ValueError(f"n_samples must be >= 1000, got {n_samples}")
@@ -228,26 +216,19 @@ def sample_dipole_posterior(
     pixels = np.flatnonzero(mask)
     design, _ = fitmod.design_matrix(hp.npix2nside(reference.size), 1, pixels, extra_templates)
     c_used, m_used = counts[pixels], reference[pixels]
-    rest = design[:, 1:]  # n_x, n_y, n_z, templates
-    m_rest = m_used[:, None] * rest
+    basis = design[:, 1:]  # n_x, n_y, n_z, templates
     c0_hat = best.params[0]
-    theta_hat = np.concatenate([[c0_hat], best.params[1:] / c0_hat])  # (c0, r, b relative)
-    mu_hat = c0_hat * (m_used + m_rest @ theta_hat[1:])
-    gradient = np.column_stack([mu_hat / c0_hat, c0_hat * m_rest])  # dmu/dtheta
+    theta_hat = best.params[1:] / c0_hat  # (r, b) relative to the monopole
+    m_basis = m_used[:, None] * basis
+    mu_hat = c0_hat * (m_used + m_basis @ theta_hat)
+    gradient = np.column_stack([mu_hat / c0_hat, c0_hat * m_basis])  # dmu / d(c0, theta)
     fisher = gradient.T @ (gradient / mu_hat[:, None])
-    chol = np.linalg.cholesky(np.linalg.inv(fisher))
-    n_params = theta_hat.size
-    z = rng.standard_normal((n_samples, n_params))
-    theta = theta_hat + inflation * fitmod.expand_linear(z, chol)
-    log_weights = np.empty(n_samples)
-    loglike_hat = np.sum(c_used * np.log(mu_hat) - mu_hat)
-    for start in range(0, n_samples, block_size):
-        block = theta[start:start + block_size]
-        mu = block[:, :1] * (m_used[None, :] + fitmod.expand_linear(block[:, 1:], m_rest))
-        positive = np.all(mu > 0, axis=1) & (block[:, 0] > 0)  # prior c0 > 0 and mu > 0 everywhere
-        with np.errstate(divide="ignore", invalid="ignore"):
-            loglike = np.sum(c_used * np.log(np.where(mu > 0, mu, 1.0)) - mu, axis=1)
-        log_weights[start:start + block_size] = np.where(positive, loglike - loglike_hat, -np.inf)
+    # the marginal covariance of theta: its block of the inverse Fisher matrix of (c0, theta)
+    chol = np.linalg.cholesky(np.linalg.inv(fisher)[1:, 1:])
+    z = rng.standard_normal((n_samples, theta_hat.size))
+    theta = theta_hat + inflation * expand_linear(z, chol)
+    log_likelihood = MarginalLogLikelihood(c_used, m_used, basis)
+    log_weights = log_likelihood(theta) - log_likelihood(theta_hat[None, :])[0]
     log_weights += 0.5 * np.sum(z**2, axis=1)  # divide by the proposal density (constant dropped)
     finite = np.isfinite(log_weights)
     if not finite.any():
@@ -260,17 +241,10 @@ def sample_dipole_posterior(
             f"importance sampling is inefficient (effective sample size {ess:.0f} of {n_samples}): the "
             "posterior is far from Gaussian; increase inflation or n_samples"
         )
-    rho_samples = theta[:, 1:4]
+    rho_samples = theta[:, :3]
     if transform is not None:
-        rho_samples = rho_samples @ _check_transform(transform).T
+        rho_samples = rho_samples @ check_transform(transform).T
     return DipolePosterior(rho_samples=rho_samples, weights=weights, ess=ess, fit=best, inflation=inflation)
-
-
-def _check_transform(transform) -> np.ndarray:
-    transform = np.asarray(transform, dtype=np.float64)
-    if transform.shape != (3, 3) or not np.all(np.isfinite(transform)):
-        raise ValueError(f"transform must be a finite 3x3 matrix, got shape {transform.shape}")
-    return transform
 
 
 @dataclass(frozen=True)
@@ -304,8 +278,8 @@ def dipole_upper_limit(
     ``sigma_sys``: 3 floats (FB, EW, NS), e.g. from :func:`systematic_sigmas`; None = no
     systematics (then delta_ul_sys = delta_ul).  Other arguments as :func:`sample_dipole_posterior`.
     """
-    _check_credibility(credibility)
-    sigma_sys = _check_sigma_sys(sigma_sys)
+    check_credibility(credibility)
+    sigma_sys = check_sigma_sys(sigma_sys)
     posterior = sample_dipole_posterior(counts, reference, rng, mask, extra_templates, n_samples, inflation,
                                         transform=transform)
     ul, ul_err = posterior.upper_limit(credibility)
@@ -318,211 +292,3 @@ def dipole_upper_limit(
                             ess=posterior.ess, fit=posterior.fit)
 
 
-# --------------------------------------------------------------------------- Gaussian, vectorised
-def gaussian_delta_upper_limits(rho_hat, rho_covariance, rng: np.random.Generator, n_draws: int = 4000,
-                                credibility: float = CREDIBILITY_DEFAULT, sigma_sys=None,
-                                block_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """Upper limits on |r| for many skies from Gaussian posteriors N(rho_hat_k, Sigma_k).
-
-    The same ``n_draws`` standard-normal vectors (common random numbers) are used for every
-    sky, so that limits of different skies differ only through their data.  Returns
-    (limits without systematics, limits with ``sigma_sys`` added in quadrature per component).
-    """
-    _check_credibility(credibility)
-    sigma_sys = _check_sigma_sys(sigma_sys)
-    rho_hat = np.asarray(rho_hat, dtype=np.float64)
-    rho_covariance = np.asarray(rho_covariance, dtype=np.float64)
-    if rho_hat.ndim != 2 or rho_hat.shape[1] != 3 or rho_covariance.shape != (rho_hat.shape[0], 3, 3):
-        raise ValueError(f"rho_hat must be (n, 3) and rho_covariance (n, 3, 3); got {rho_hat.shape}, "
-                         f"{rho_covariance.shape}")
-    z = rng.standard_normal((n_draws, 3))
-    z_sys = rng.standard_normal((n_draws, 3)) * sigma_sys
-    chol = np.linalg.cholesky(rho_covariance)
-    limits = np.empty(rho_hat.shape[0])
-    limits_sys = np.empty(rho_hat.shape[0])
-    for start in range(0, rho_hat.shape[0], block_size):
-        sl = slice(start, start + block_size)
-        samples = rho_hat[sl, None, :] + np.einsum("kij,nj->kni", chol[sl], z)
-        limits[sl] = np.quantile(np.linalg.norm(samples, axis=2), credibility, axis=1)
-        limits_sys[sl] = np.quantile(np.linalg.norm(samples + z_sys, axis=2), credibility, axis=1)
-    return limits, limits_sys
-
-
-# --------------------------------------------------------------------------- isotropic expectation
-@dataclass(frozen=True)
-class Bands:
-    """Median and central 68.27% / 95.45% intervals of a set of values."""
-
-    median: float
-    low68: float
-    high68: float
-    low95: float
-    high95: float
-
-    @classmethod
-    def of(cls, values) -> Bands:
-        q = np.quantile(np.asarray(values, dtype=np.float64), [0.5, *BAND68, *BAND95])
-        return cls(*(float(v) for v in q))
-
-
-@dataclass(frozen=True)
-class IsotropicExpectation:
-    """Limits and fitted components of isotropic pseudo-skies, and their bands.
-
-    ``ul`` / ``ul_sys`` (n_skies,): the upper limit of each pseudo-sky without / with
-    systematics; ``rho_hat`` (n_skies, 3) and ``sigma_hat`` (n_skies, 3): fitted components
-    (FB, EW, NS) and their standard errors; ``rho_hat_sys``: rho_hat plus one systematic draw.
-    ``bands`` / ``bands_sys``: :class:`Bands` of the limits; ``component_bands`` /
-    ``component_bands_sys``: tuple of 3 :class:`Bands` (FB, EW, NS). ``n_failed``: pseudo-skies
-    left out because their fit has no interior maximum (only for samples of a few tens of events).
-    """
-
-    ul: np.ndarray
-    ul_sys: np.ndarray
-    rho_hat: np.ndarray
-    sigma_hat: np.ndarray
-    rho_hat_sys: np.ndarray
-    credibility: float
-    n_failed: int = 0
-
-    @property
-    def n_skies(self) -> int:
-        return int(self.ul.size)
-
-    @property
-    def bands(self) -> Bands:
-        return Bands.of(self.ul)
-
-    @property
-    def bands_sys(self) -> Bands:
-        return Bands.of(self.ul_sys)
-
-    @property
-    def component_bands(self) -> tuple[Bands, Bands, Bands]:
-        return tuple(Bands.of(self.rho_hat[:, j]) for j in range(3))
-
-    @property
-    def component_bands_sys(self) -> tuple[Bands, Bands, Bands]:
-        return tuple(Bands.of(self.rho_hat_sys[:, j]) for j in range(3))
-
-    def component_row(self) -> dict:
-        """Isotropic bands of each fitted component: ``{ew,ns,fb}_band{68,95}_{low,high}`` (statistics)
-        and the same with ``_sys`` (one systematic draw added per pseudo-sky)."""
-        row = {}
-        for suffix, bands in (("", self.component_bands), ("_sys", self.component_bands_sys)):
-            for name, band in zip(("fb", "ew", "ns"), bands, strict=True):
-                row[f"{name}_band68{suffix}_low"] = band.low68
-                row[f"{name}_band68{suffix}_high"] = band.high68
-                row[f"{name}_band95{suffix}_low"] = band.low95
-                row[f"{name}_band95{suffix}_high"] = band.high95
-        return row
-
-    def as_row(self) -> dict:
-        """dipole_limits.csv expectation columns (docs/architecture.md)."""
-        b, s = self.bands, self.bands_sys
-        return {
-            "expected_ul95_median": b.median, "expected_ul95_sys_median": s.median,
-            "band68_low": b.low68, "band68_high": b.high68, "band95_low": b.low95, "band95_high": b.high95,
-            "band68_sys_low": s.low68, "band68_sys_high": s.high68,
-            "band95_sys_low": s.low95, "band95_sys_high": s.high95,
-            "pseudo_skies_used": self.n_skies, "pseudo_skies_failed": self.n_failed,
-        }
-
-
-def pseudo_skies(reference, rng: np.random.Generator, n_skies: int, mask=None, rho_true=None) -> np.ndarray:
-    """Poisson pseudo-skies on the used pixels, shape (n_skies, mask.sum()).
-
-    Expectation M_p (1 + rho_true . n_p); ``rho_true`` None = isotropic.
-    """
-    reference = np.asarray(reference, dtype=np.float64)
-    if mask is None:
-        mask = reference > 0
-    pixels = np.flatnonzero(mask)
-    expected = reference[pixels]
-    if rho_true is not None:
-        vec = np.array(hp.pix2vec(hp.npix2nside(reference.size), pixels))
-        expected = expected * (1.0 + np.asarray(rho_true, dtype=np.float64) @ vec)
-        if np.any(expected < 0):
-            raise ValueError(f"rho_true {rho_true}: |rho| > 1 gives a negative expectation")
-    return rng.poisson(expected, size=(n_skies, pixels.size)).astype(np.float64)
-
-
-def isotropic_expectation(
-    reference,
-    rng: np.random.Generator,
-    mask=None,
-    n_skies: int = 1000,
-    sigma_sys=None,
-    credibility: float = CREDIBILITY_DEFAULT,
-    n_draws: int = 4000,
-    extra_templates=None,
-    rho_true=None,
-    block_size: int = 250,
-    transform=None,
-    max_failed_fraction: float = 0.1,
-) -> IsotropicExpectation:
-    """Limits expected for an isotropic sky: Poisson pseudo-skies, vectorised fit, Gaussian limits.
-
-    Parameters
-    ----------
-    reference : array (npix,)
-        Reference map normalised to the observed number of events (the pseudo-skies have
-        on average sum(M over used pixels) events).
-    rng : numpy Generator
-        E.g. ``ams_anisotropy.rng.generator(seed, "limits_pseudo_skies", species_index, threshold_index)``.
-    mask : bool array (npix,), optional
-        Used pixels (as in the data fit); default reference > 0.
-    n_skies : int
-        Number of pseudo-skies (config ``limits.n_pseudo_skies``, >= 10; the paper-like default 1000).
-    sigma_sys : 3 floats, optional
-        Systematic standard deviations (FB, EW, NS) folded into ``ul_sys``.
-    credibility : float
-        Credibility of the limits (0.95).
-    n_draws : int
-        Gaussian posterior draws per sky (common random numbers).
-    extra_templates : array (k, npix), optional
-        Templates fitted with the dipole, as in the data fit.
-    rho_true : 3 floats, optional
-        Inject a dipole (FB, EW, NS) in the pseudo-skies (coverage studies); None = isotropic.
-    block_size : int
-        Pseudo-skies generated and fitted together (memory ~ block_size x npix x 8 bytes).
-    transform : 3x3, optional
-        Linear correction applied to every fitted dipole and its covariance, as in the data fit.
-    max_failed_fraction : float
-        Largest fraction of pseudo-skies whose fit may fail (no interior maximum: tiny samples); they
-        are left out of the bands and counted in ``n_failed``.
-    """
-    if n_skies < 10:
-        raise ValueError(f"n_skies must be >= 10, got {n_skies}")
-    _check_credibility(credibility)
-    sigma_sys = _check_sigma_sys(sigma_sys)
-    reference = fitmod._check_map(reference, "reference map")
-    if mask is None:
-        mask = reference > 0
-    _, _, mask = fitmod._prepare(reference, reference, mask)
-    rho_hat = np.empty((n_skies, 3))
-    rho_cov = np.empty((n_skies, 3, 3))
-    for start in range(0, n_skies, block_size):
-        n_block = min(block_size, n_skies - start)
-        skies = pseudo_skies(reference, rng, n_block, mask, rho_true)
-        fits = fitmod.fit_dipole_many(skies, reference, mask, extra_templates)
-        rho_hat[start:start + n_block] = np.where(fits.converged[:, None], fits.rho, np.nan)
-        rho_cov[start:start + n_block] = np.where(fits.converged[:, None, None], fits.rho_covariance, np.nan)
-    # with a few tens of events a pseudo-sky's likelihood can peak where mu -> 0 in a pixel (|rho| ~ 1):
-    # such skies are left out (and counted); more than max_failed_fraction of them is an error
-    converged = np.isfinite(rho_hat).all(axis=1)
-    n_failed = int(np.sum(~converged))
-    if n_failed > max_failed_fraction * n_skies:
-        raise ValueError(f"{n_failed} of {n_skies} pseudo-sky fit(s) did not converge "
-                         f"(mean {reference[mask].sum():.3g} events per sky)")
-    rho_hat, rho_cov = rho_hat[converged], rho_cov[converged]
-    if transform is not None:  # the same correction as the data fit (see sample_dipole_posterior)
-        transform = _check_transform(transform)
-        rho_hat = rho_hat @ transform.T
-        rho_cov = transform @ rho_cov @ transform.T
-    ul, ul_sys = gaussian_delta_upper_limits(rho_hat, rho_cov, rng, n_draws, credibility, sigma_sys)
-    rho_hat_sys = rho_hat + rng.standard_normal(rho_hat.shape) * sigma_sys
-    return IsotropicExpectation(
-        ul=ul, ul_sys=ul_sys, rho_hat=rho_hat, sigma_hat=np.sqrt(np.diagonal(rho_cov, axis1=1, axis2=2)),
-        rho_hat_sys=rho_hat_sys, credibility=credibility, n_failed=n_failed,
-    )

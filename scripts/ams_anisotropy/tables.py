@@ -109,3 +109,24 @@ def write_tables(frame: pd.DataFrame, csv_path, ecsv_path=None) -> None:
 def finite_or_nan(value) -> float:
     value = float(value)
     return value if np.isfinite(value) else float("nan")
+
+
+FIT_KEY_COLUMNS = ["species", "threshold", "variant", "n_events", "n_pixels"]
+
+
+def fit_table(path) -> pd.DataFrame:
+    """The fit table of one species (``fit/<species>.csv``: one row per threshold label and reference
+    variant, written by the fit_dipole rule), with its key columns checked."""
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path)
+    except Exception as err:
+        raise InputError(f"{path}: not a readable CSV table ({err})") from err
+    missing = [c for c in FIT_KEY_COLUMNS if c not in frame.columns]
+    if frame.empty or missing:
+        raise InputError(f"{path}: a fit table needs one row per threshold and variant and the columns "
+                         f"{', '.join(FIT_KEY_COLUMNS)} (missing: {', '.join(missing) or 'none'}; "
+                         f"{len(frame)} rows)")
+    if frame.duplicated(["threshold", "variant"]).any():
+        raise InputError(f"{path}: a threshold and variant appear twice")
+    return frame

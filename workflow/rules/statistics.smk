@@ -1,4 +1,5 @@
-# Multipole fit and posterior upper limits, one job each per species and threshold, then the tables.
+# Multipole fit and posterior upper limits, one job each per species covering all its thresholds (so
+# the few seconds of Python imports of a job stay a small fraction of its work), then the tables.
 
 
 rule fit_dipole:
@@ -10,19 +11,22 @@ rule fit_dipole:
             f"{OUT}/maps/{wildcards.species}/reference_{v}.fits" for v in reference_variants()
         ],
     output:
-        fit=f"{OUT}/fit/{{species}}/{{threshold}}.csv",
+        fit=f"{OUT}/fit/{{species}}.csv",
     params:
-        threshold_index=threshold_index,
+        thresholds=lambda wildcards: threshold_labels(wildcards.species),
         variants=reference_variants(),
-        variant_counts=lambda wildcards: [variant_factor_suffix(v) for v in reference_variants()],
+        variant_counts=[variant_factor_suffix(v) for v in reference_variants()],
         counts_suffixes=[cutoff_suffix(f) for f in cutoff_variants()],
-        fit=config["fit"],
-        reference=config.get("reference"),
+        fit=pick(config["fit"], "min_exposure_fraction", "lmax_check"),
+        reference=pick(config.get("reference"), "dipole_correction", "max_absorption"),
+        code=code_hash("fit_dipole.py"),
     log:
-        f"{OUT}/logs/fit_dipole/{{species}}_{{threshold}}.log",
+        f"{OUT}/logs/fit_dipole/{{species}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/fit_dipole/{{species}}.tsv"
     resources:
         mem_mb=1000,
-        runtime=10,
+        runtime=20,
     conda:
         "../../envs/statistics.yaml"
     script:
@@ -31,27 +35,34 @@ rule fit_dipole:
 
 rule sample_limits:
     input:
-        fit=f"{OUT}/fit/{{species}}/{{threshold}}.csv",
+        fit=f"{OUT}/fit/{{species}}.csv",
         counts=f"{OUT}/maps/{{species}}/counts.fits",
         reference=f"{OUT}/maps/{{species}}/reference_nominal.fits",
     output:
-        limits=f"{OUT}/limits/{{species}}/{{threshold}}.csv",
+        limits=f"{OUT}/limits/{{species}}.csv",
     params:
         seed=config["seed"],
-        species_index=lambda wildcards: list(config["species"]).index(wildcards.species),
-        threshold_index=threshold_index,
-        threshold_value=lambda wildcards: config["species"][wildcards.species]["thresholds"][threshold_index(wildcards)],
+        thresholds=lambda wildcards: threshold_labels(wildcards.species),
+        threshold_values=lambda wildcards: config["species"][wildcards.species]["thresholds"],
         unit=lambda wildcards: config["species"][wildcards.species]["unit"],
-        fit=config["fit"],
-        reference=config.get("reference"),
-        limits=config["limits"],
+        min_exposure_fraction=config["fit"]["min_exposure_fraction"],
+        reference=pick(config.get("reference"), "dipole_correction", "max_absorption"),
+        limits=pick(
+            config["limits"],
+            "n_posterior_samples",
+            "n_pseudo_skies",
+            "credibility",
+            "max_failed_fraction",
+            "systematics_groups",
+        ),
+        code=code_hash("sample_limits.py"),
     log:
-        f"{OUT}/logs/sample_limits/{{species}}_{{threshold}}.log",
+        f"{OUT}/logs/sample_limits/{{species}}.log",
     benchmark:
-        f"{OUT}/benchmarks/sample_limits/{{species}}_{{threshold}}.tsv"
+        f"{OUT}/benchmarks/sample_limits/{{species}}.tsv"
     resources:
         mem_mb=2000,
-        runtime=20,
+        runtime=60,
     conda:
         "../../envs/statistics.yaml"
     script:
@@ -60,11 +71,23 @@ rule sample_limits:
 
 rule species_table:
     input:
-        limits=lambda wildcards: [
-            f"{OUT}/limits/{wildcards.species}/{t}.csv" for t in threshold_labels(wildcards.species)
-        ],
+        limits=f"{OUT}/limits/{{species}}.csv",
+        fits=f"{OUT}/fit/{{species}}.csv",
     output:
-        table=f"{OUT}/tables/{{species}}_dipole_limits.csv",
+        table=report(
+            f"{OUT}/tables/{{species}}_dipole_limits.csv",
+            caption="../report/species_limits.rst",
+            category="Per-threshold tables",
+            subcategory="{species}",
+        ),
+        fits=report(
+            f"{OUT}/tables/{{species}}_fits.csv",
+            caption="../report/species_fits.rst",
+            category="Per-threshold tables",
+            subcategory="{species}",
+        ),
+    params:
+        code=code_hash("collect_tables.py"),
     log:
         f"{OUT}/logs/species_table/{{species}}.log",
     resources:

@@ -1,0 +1,131 @@
+"""Regenerate tests/expected/ci_dipole_limits.csv, the committed result table of the CI configuration.
+
+    .venv/bin/python tests/regenerate_expected.py              # runs the CI workflow in a temporary copy
+    .venv/bin/python tests/regenerate_expected.py --from results/ci   # or takes the table of a CI run
+
+The CI test (tests/test_streams.py, through `.ci/run`) compares the table of its CI workflow run with
+this file; after a deliberate science change (a new reference engine, a fit detail, a cut) the numbers
+move and the test fails until this command is run and the new file is committed, so the change shows
+as a reviewed diff of the table. The script prints what changed, column by column.
+
+Tolerances (:func:`compare_tables`): counts (integer columns: n_events, dof, pseudo-skies used and
+failed) and the species/threshold/unit keys exactly; floats to |a - b| <= RTOL |b| + ATOL. The workflow is
+bitwise deterministic on one machine with the pinned packages, so these tolerances are for other platforms:
+there BLAS kernels, libm and numpy's SIMD loops may round the last bits differently (~1e-16 relative),
+and the iterative fits, converged to 1e-6 of a standard error, may then stop one iteration earlier or
+later, moving a fitted value by up to ~1e-6 sigma. RTOL = 1e-5 and ATOL = 1e-7 (the smallest statistical
+error of the CI table is ~5e-3, so ATOL is ~2e-5 sigma) sit above both and far below any science change,
+which moves the numbers by a sizeable fraction of sigma.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPECTED = ROOT / "tests" / "expected" / "ci_dipole_limits.csv"
+PROJECT_FILES = ["Snakefile", "workflow", "scripts", "config", "resources", "envs", "pyproject.toml", "profiles"]
+KEYS = ["species", "threshold", "unit"]
+RTOL = 1e-5
+ATOL = 1e-7
+
+
+def copy_project(destination: Path) -> Path:
+    """The files the workflow needs, copied (times kept) into ``destination``."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for name in PROJECT_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, destination / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.exists():
+            shutil.copy2(source, destination / name)
+    return destination
+
+
+def run_snakemake(workdir: Path, *args: str, timeout_s: float = 1800) -> subprocess.CompletedProcess:
+    """Snakemake in ``workdir`` with the package of that copy first on the path of every job."""
+    paths = [str(workdir / "scripts"), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+    command = [sys.executable, "-m", "snakemake", *args]
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout_s, env=env)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed in {workdir}:\n{result.stdout[-4000:]}\n"
+                           f"{result.stderr[-8000:]}")
+    return result
+
+
+def run_ci_workflow(workdir: Path, cores: int = 2) -> Path:
+    """Run the CI configuration up to the result table in ``workdir``; returns results/ci."""
+    run_snakemake(workdir, "--cores", str(cores), "--configfile", "config/ci.yaml", "--until", "dipole_table")
+    return workdir / "results" / "ci"
+
+
+def compare_tables(actual: pd.DataFrame, expected: pd.DataFrame) -> list[str]:
+    """Differences between two result tables beyond the tolerances (module docstring); [] when equal."""
+    problems = []
+    if list(actual.columns) != list(expected.columns):
+        missing = [c for c in expected.columns if c not in actual.columns]
+        extra = [c for c in actual.columns if c not in expected.columns]
+        problems.append(f"columns differ: missing {missing}, new {extra}"
+                        + ("" if missing or extra else " (order)"))
+    if len(actual) != len(expected):
+        return [*problems, f"{len(actual)} rows instead of {len(expected)}"]
+    for key in KEYS:
+        if key in actual and key in expected and not actual[key].astype(str).equals(expected[key].astype(str)):
+            problems.append(f"{key}: {list(actual[key])} instead of {list(expected[key])}")
+    for column in [c for c in expected.columns if c in actual.columns and c not in KEYS]:
+        a, e = actual[column], expected[column]
+        if pd.api.types.is_integer_dtype(e) or pd.api.types.is_integer_dtype(a):
+            if not np.array_equal(a.to_numpy(), e.to_numpy()):
+                rows = np.flatnonzero(a.to_numpy() != e.to_numpy())
+                problems.append(f"{column} (count, exact): rows {list(rows)}: {list(a.iloc[rows])} instead of "
+                                f"{list(e.iloc[rows])}")
+            continue
+        a, e = a.to_numpy(np.float64), e.to_numpy(np.float64)
+        same_nan = np.isnan(a) & np.isnan(e)
+        bad = ~same_nan & ~(np.abs(a - e) <= RTOL * np.abs(e) + ATOL)
+        if bad.any():
+            worst = int(np.flatnonzero(bad)[np.argmax(np.nan_to_num(np.abs(a - e)[bad], nan=np.inf))])
+            label = " ".join(str(actual[k].iloc[worst]) for k in KEYS if k in actual)
+            problems.append(f"{column}: {int(bad.sum())} row(s) beyond |a - b| <= {RTOL:g} |b| + {ATOL:g}; "
+                            f"largest at {label}: {a[worst]!r} instead of {e[worst]!r}")
+    return problems
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--from", dest="source", type=Path,
+                        help="a CI run's results folder (results/ci) instead of a fresh run")
+    parser.add_argument("--cores", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="ams_ci_expected_") as tmp:
+        if args.source is None:
+            print(f"running the CI workflow in {tmp} (a few minutes)...", flush=True)
+            results = run_ci_workflow(copy_project(Path(tmp)), args.cores)
+        else:
+            results = args.source
+        table_path = results / "tables" / "dipole_limits.csv"
+        if not table_path.exists():
+            raise SystemExit(f"{table_path}: no result table (run the CI workflow first)")
+        table = pd.read_csv(table_path)
+        if EXPECTED.exists():
+            problems = compare_tables(table, pd.read_csv(EXPECTED))
+            print("changes against the committed table:" if problems else "no change beyond the tolerances")
+            for problem in problems:
+                print("  " + problem)
+        EXPECTED.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(table_path, EXPECTED)
+    print(f"wrote {EXPECTED.relative_to(ROOT)} ({len(table)} rows); review and commit it")
+
+
+if __name__ == "__main__":
+    main()
