@@ -253,7 +253,7 @@ def _region_acceptance(geometry, patterns, n_pairs, seed):
     rng = np.random.default_rng(seed)
     value = variance = 0.0
     for region in regions(geometry, patterns):
-        kept = draw_lines(rng, n_pairs, geometry, region, 89.9)[1].shape[0]
+        kept = draw_lines(rng, n_pairs, geometry, region, 89.9)[0].shape[0]
         p = kept / n_pairs
         value += region.pair_acceptance_m2sr * p
         variance += region.pair_acceptance_m2sr**2 * p * (1 - p) / n_pairs
@@ -294,7 +294,7 @@ def test_envelope_directions_match_cone_generation():
     old = acc.generate(np.random.default_rng(5), 2_000_000)
     d_old = old.direction_det[old.patterns["l1_inner"]]
     region = regions(acc.AMS02_GEOMETRY, ["l1_inner"])[0]
-    d_new = draw_lines(np.random.default_rng(6), 300_000, acc.AMS02_GEOMETRY, region, 50.0)[1]
+    d_new = draw_lines(np.random.default_rng(6), 300_000, acc.AMS02_GEOMETRY, region, 50.0)[0]
     for k in range(3):
         sigma = np.hypot(d_old[:, k].std() / np.sqrt(len(d_old)), d_new[:, k].std() / np.sqrt(len(d_new)))
         assert abs(d_old[:, k].mean() - d_new[:, k].mean()) < 5 * sigma

@@ -48,7 +48,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import healpy as hp
 import numpy as np
 
 CM2_PER_M2 = 1.0e4
@@ -334,6 +333,8 @@ def pattern_acceptance_map(nside_detector: int, pattern: str, geometry: Geometry
     plane whose straight line along d crosses every plane of ``pattern``. Used as the independent truth
     of the closure tests and benchmarks (the analysis estimates the acceptance from the events).
     """
+    import healpy as hp  # imported here: healpy (with matplotlib) costs ~2 s per job that never uses it
+
     top = geometry.plane(geometry.generation_plane)
     axis = np.arange(-top.half_x_cm, top.half_x_cm + 1e-9, grid_step_cm)
     gx, gy = np.meshgrid(axis, axis)

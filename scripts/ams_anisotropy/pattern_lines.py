@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .acceptance import CM2_PER_M2, Geometry, Plane, _check_zenith, crossings
+from . import track_kernels
+from .acceptance import CM2_PER_M2, Geometry, Plane, _check_zenith
 
 
 @dataclass(frozen=True)
@@ -81,50 +82,42 @@ def regions(geometry: Geometry, patterns) -> list[Region]:
     return out
 
 
-def draw_lines(rng: np.random.Generator, n_pairs: int, geometry: Geometry, region: Region, max_zenith_deg: float,
-               record=()):
-    """Lines of ``n_pairs`` envelope point pairs that lie in the region.
+def _row(plane: Plane) -> tuple:
+    shape = track_kernels.DISC if plane.shape == "disc" else track_kernels.RECTANGLE
+    return (float(shape), plane.half_x_cm, plane.half_y_cm, plane.z_cm)
 
-    Returns (position_cm (m, 2) on the generation plane, direction (m, 3) arrival directions in the
-    detector frame, z > 0, float64; plane bits (m,) uint16: bit k set when the line crosses
-    ``record[k]``, at most 16 planes).
+
+def plane_bits(geometry: Geometry) -> dict:
+    """Plane name -> its bit in the uint16 crossing bits of :func:`draw_lines` (geometry order)."""
+    if len(geometry.planes) > 16:
+        raise ValueError("draw_lines: at most 16 detector planes")
+    return {plane.name: 1 << j for j, plane in enumerate(geometry.planes)}
+
+
+def draw_lines(rng: np.random.Generator, n_pairs: int, geometry: Geometry, region: Region, max_zenith_deg: float):
+    """Lines of ``n_pairs`` envelope point pairs that lie in the region (compiled loop, track_kernels).
+
+    Returns (direction (m, 3) arrival directions in the detector frame, z > 0, float64; crossing bits
+    (m,) uint16: bit :func:`plane_bits` [name] set when the line crosses that plane).
     """
     _check_zenith(max_zenith_deg)
-    if len(record) > 16:
-        raise ValueError("draw_lines: at most 16 recorded planes")
     n = int(n_pairs)
-    x_t, y_t = region.top.uniform_points(rng, n)
-    x_b, y_b = region.bottom.uniform_points(rng, n)
-    dz = region.top.z_cm - region.bottom.z_cm
-    dx, dy = x_t - x_b, y_t - y_b
-    cos2 = dz * dz / (dx * dx + dy * dy + dz * dz)
-    keep = (rng.random(n) < cos2 * cos2) & (cos2 >= np.cos(np.radians(max_zenith_deg)) ** 2)
-    x_t, y_t, dx, dy, cos2 = x_t[keep], y_t[keep], dx[keep], dy[keep], cos2[keep]
-    z0 = geometry.plane(geometry.generation_plane).z_cm
-    tx, ty = dx / dz, dy / dz
-    position = np.column_stack([x_t + tx * (z0 - region.top.z_cm), y_t + ty * (z0 - region.top.z_cm)])
-    cos_theta = np.sqrt(cos2)
-    direction = np.column_stack([tx * cos_theta, ty * cos_theta, cos_theta])
-    needed = sorted(set(region.planes).union(*region.excluded) - {region.top.name, region.bottom.name})
-    hits = crossings(geometry, position, direction, needed)
-    inside = np.ones(position.shape[0], dtype=bool)
-    for plane in region.planes:
-        if plane in hits:
-            inside &= hits[plane]
-    for other in region.excluded:  # the envelope planes themselves are crossed by construction
-        in_other = np.ones(position.shape[0], dtype=bool)
-        for plane in other:
-            if plane in hits:
-                in_other &= hits[plane]
-        inside &= ~in_other
-    position, direction = position[inside], direction[inside]
-    missing = [p for p in record if p not in hits]
-    extra = crossings(geometry, position, direction, missing) if missing else {}
-    bits = np.zeros(position.shape[0], dtype=np.uint16)
-    for k, plane in enumerate(record):
-        crossed = hits[plane][inside] if plane in hits else extra[plane]
-        bits |= crossed.astype(np.uint16) << np.uint16(k)
-    return position, direction, bits
+    bit = plane_bits(geometry)
+
+    def bits_of(names):
+        return sum(bit[name] for name in names)
+
+    table = np.array([_row(plane) for plane in geometry.planes], dtype=np.float64)
+    uniform = rng.random((n, 5))
+    direction = np.empty((n, 3))
+    crossed = np.empty(n, dtype=np.uint16)
+    m = track_kernels.lines_in_region(
+        uniform, np.array(_row(region.top)), np.array(_row(region.bottom)), table,
+        bits_of((region.top.name, region.bottom.name)), bits_of(region.planes),
+        np.array([bits_of(p) for p in region.excluded], dtype=np.int64),
+        float(np.cos(np.radians(max_zenith_deg)) ** 2), direction, crossed,
+    )
+    return direction[:m], crossed[:m]
 
 
-__all__ = ["Region", "envelope", "regions", "draw_lines"]
+__all__ = ["Region", "envelope", "regions", "draw_lines", "plane_bits"]

@@ -65,7 +65,7 @@ from .geomagnetic import DipoleField
 from .interval_state import IntervalStates
 from .io import EVENT_SCHEMA
 from .orbit import CircularOrbit
-from .pattern_lines import draw_lines, regions
+from .pattern_lines import draw_lines, plane_bits, regions
 from .sources import MC_PARTICLES, SECONDARY_SCALINGS, ParticleSource, SkyModel, default_particles  # noqa: F401 (re-exported)
 
 EVENT_ID_CHUNK_FACTOR = 10**10
@@ -75,11 +75,6 @@ MC_ORIGINS = ("primary", "albedo", "poor_track")
 # a hadron's MIP deposit 0.25 Z^2 (1 + 0.1 g) GeV (detector.respond) is taken as unable to exceed
 # 0.25 Z^2 (1 + 0.1 x MIP_MAX_SIGMA) GeV (g a standard normal: P(g > 8) = 6e-16)
 MIP_MAX_SIGMA = 8.0
-
-
-_RECORDED_PLANES = ("L1", "L9", "TRD_top", "TRD_bottom", "ECAL_top", *INNER_LAYERS)
-_BIT = {plane: np.uint16(1 << k) for k, plane in enumerate(_RECORDED_PLANES)}
-_INNER_BITS = np.uint16(sum(1 << _RECORDED_PLANES.index(plane) for plane in INNER_LAYERS))
 
 
 @dataclass(frozen=True)
@@ -127,7 +122,7 @@ class _Slice:
 
 def _candidates(rng, n_pairs, particle, plan, geometry, max_zenith_deg, piece: _Slice, active, weight):
     """Lines of n_pairs envelope pairs in the plan's region, with times and rigidities (dict of arrays)."""
-    _, direction, bits = draw_lines(rng, n_pairs, geometry, plan.region, max_zenith_deg, _RECORDED_PLANES)
+    direction, bits = draw_lines(rng, n_pairs, geometry, plan.region, max_zenith_deg)
     m = direction.shape[0]
     interval = np.repeat(np.arange(weight.size), rng.multinomial(m, weight / weight.sum()))
     begin = piece.start[interval]
@@ -140,7 +135,8 @@ def _subset(candidates: dict, mask) -> dict:
     return {key: value[mask] for key, value in candidates.items()}
 
 
-def _block_events(rng, c, particle, plan, albedo, piece: _Slice, response, poor_track_fraction, store_failures):
+def _block_events(rng, c, particle, plan, albedo, piece: _Slice, response, poor_track_fraction, store_failures,
+                  geometry):
     """Sky, cutoff (primaries) and the detector response of candidates; (event columns, primaries before
     the ECAL-energy floor)."""
     direction = -c["direction"] if albedo else c["direction"]  # albedo: upward-going along the same line
@@ -155,14 +151,15 @@ def _block_events(rng, c, particle, plan, albedo, piece: _Slice, response, poor_
     poor = rng.random(n) < poor_track_fraction
     if store_failures:
         poor |= rng.random(n) >= particle.reconstruction_efficiency
-    bits = c["planes"]
-    n_inner = np.bitwise_count(bits & _INNER_BITS).astype(np.int8)
-    has_l1, has_l9 = (bits & _BIT["L1"]) != 0, (bits & _BIT["L9"]) != 0
-    trd_bits = _BIT["TRD_top"] | _BIT["TRD_bottom"]
+    bits, bit = c["planes"], plane_bits(geometry)
+    n_inner = np.bitwise_count(bits & np.uint16(sum(bit[p] for p in INNER_LAYERS))).astype(np.int8)
+    has_l1, has_l9 = (bits & np.uint16(bit["L1"])) != 0, (bits & np.uint16(bit["L9"])) != 0
+    trd_bits = np.uint16(bit["TRD_top"] | bit["TRD_bottom"])
     measured = respond(
         rng, charge_z=int(particle.charge_z), charge_sign=particle.charge_sign,
         electromagnetic=bool(particle.electromagnetic), rigidity_gv=c["rigidity"], has_l1=has_l1, has_l9=has_l9,
-        n_inner_layers=n_inner, has_trd=(bits & trd_bits) == trd_bits, has_ecal=(bits & _BIT["ECAL_top"]) != 0,
+        n_inner_layers=n_inner, has_trd=(bits & trd_bits) == trd_bits,
+        has_ecal=(bits & np.uint16(bit["ECAL_top"])) != 0,
         upward=np.full(n, albedo), poor_track=poor, response=response,
     )
     if albedo:
@@ -200,7 +197,8 @@ def _region_events(seed, chunk_id, piece, particle, plan, expected, geometry, ma
     gen_rng = rng_module.generator(seed, "events", int(chunk_id), int(piece.number), particle.name, plan.region.index)
     n_total = int(gen_rng.poisson(expected)) if expected > 0 else 0
     args = (particle, plan, geometry, max_zenith_deg, piece, active, weight)
-    kwargs = dict(response=response, poor_track_fraction=poor_track_fraction, store_failures=store_failures)
+    kwargs = dict(response=response, poor_track_fraction=poor_track_fraction, store_failures=store_failures,
+                  geometry=geometry)
     pieces = []
     for done in range(0, n_total, int(block_size)):
         candidates = _candidates(gen_rng, min(int(block_size), n_total - done), *args)
