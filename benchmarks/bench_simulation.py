@@ -68,8 +68,13 @@ def worker(package: str, timeline_path: str, out_dir: str, current: bool) -> dic
     if current:
         import dataclasses
 
-        kwargs["particles"] = [dataclasses.replace(p, pattern_min_ecal_energy_gev=sim["particles"].get(p.name, {})
-                                                   .get("pattern_min_ecal_energy_gev")) for p in particles]
+        parents = {name: n["parent"] for name, n in sim.get("neighbour_charges", {}).items()}
+
+        def own(name):  # as scripts/simulate_events.py: a neighbouring charge takes its parent's options
+            return sim["particles"].get(name) or sim["particles"][parents[name]]
+
+        kwargs["particles"] = [dataclasses.replace(p, pattern_min_ecal_energy_gev=own(p.name).get(
+            "pattern_min_ecal_energy_gev"), store_above=own(p.name).get("store_above")) for p in particles]
         kwargs.update(store_reconstruction_failures=sim["store_reconstruction_failures"],
                       slice_s=sim["slice_days"] * 86400.0)
     figures = {"import_s": import_s}

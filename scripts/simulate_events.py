@@ -32,7 +32,8 @@ with rule_logging(snakemake) as log:
         return config_particles.get(name) or config_particles[parents[name]]
 
     particles = [
-        dataclasses.replace(p, pattern_min_ecal_energy_gev=own(p.name).get("pattern_min_ecal_energy_gev"))
+        dataclasses.replace(p, pattern_min_ecal_energy_gev=own(p.name).get("pattern_min_ecal_energy_gev"),
+                            store_above=own(p.name).get("store_above"))
         for p in particle_sources(simulation, Path(snakemake.scriptdir).parent)
     ]
     stops = {p.name: period_start + own(p.name)["duration_days"] * DAY_S

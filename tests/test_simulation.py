@@ -399,3 +399,44 @@ def test_particle_stop_time(tables):
     assert abs(len(cut) - expected) < 5 * np.sqrt(expected)
     with pytest.raises(ValueError, match="unknown particle"):
         run(timeline, [proton], particle_stop_unix_s={"helium": stop})
+
+
+def test_interpolated_state_is_exact_across_a_flight_direction_flip():
+    from ams_anisotropy.interval_state import IntervalStates
+
+    flip = START + 1003.0  # inside an interval: +XVV before, -XVV after
+    attitude = Attitude(minus_xvv_periods_unix_s=((flip, flip + 1e6),))
+    start = START + 10.0 * np.arange(200)
+    duration = np.full(200, 10.0)
+    states = IntervalStates(start, duration, ORBIT, attitude, FIELD)
+    times = np.array([flip - 2.0, flip + 2.0, START + 500.0, START + 1500.0])
+    interval = ((times - START) // 10).astype(int)
+    d = np.tile([0.3, 0.2, np.sqrt(1 - 0.13)], (4, 1))
+    gal, cutoff = states.evaluate(interval, times, d, 1)
+    exact = ams_state(times, ORBIT, attitude)
+    np.testing.assert_allclose(gal, np.einsum("ni,nij->nj", d, exact["axes_gal"]), atol=3e-5)
+    itrs = np.einsum("ni,nij->nj", d, exact["axes_itrs"])
+    np.testing.assert_allclose(cutoff, directional_cutoff_gv(exact["position_itrs_km"], itrs, 1, FIELD), rtol=3e-4)
+    assert states.flip.sum() == 1
+
+
+def test_store_above_drops_only_events_no_selection_takes(short_timeline, tables):
+    """The floor is applied after every random draw of a block, so the selected sample is the same
+    events, bitwise, with and without it (only the event ids differ)."""
+    from ams_anisotropy.selection import SpeciesCuts, select_events
+
+    base = dict(stored_patterns=("l1_inner_l9", "ecal"))
+    plain = sim.ParticleSource("proton", 1, 1, tables["H"], 14.0, **base)
+    floored = sim.ParticleSource("proton", 1, 1, tables["H"], 14.0, store_above={"rigidity_gv": 18.0,
+                                                                                "ecal_energy_gev": 16.0}, **base)
+    kwargs = dict(seed=8, store_reconstruction_failures=False, albedo_fraction=0.01)
+    a, b = run(short_timeline, [plain], **kwargs), run(short_timeline, [floored], **kwargs)
+    assert len(b) < 0.85 * len(a)  # the 14-18 GV margin that stays below 18 GV is not written
+    cuts = SpeciesCuts("proton", "rigidity", 18.0, charge_min=0.6, charge_max=1.5, beta_min=0.5, beta_max=1.3,
+                       require_l1=True, min_inner_layers=7, require_l9=True, track_chi2_max=10.0,
+                       use_full_span_rigidity=True, cutoff_factor=1.0)
+    selected_a, selected_b = (select_events(f, short_timeline, cuts)[0].drop(columns="event_id") for f in (a, b))
+    assert len(selected_a) > 1000
+    pd.testing.assert_frame_equal(selected_a, selected_b, check_exact=True)
+    with pytest.raises(ValueError, match="store_above"):
+        sim.ParticleSource("proton", 1, 1, tables["H"], 14.0, store_above={"energy": 1.0})

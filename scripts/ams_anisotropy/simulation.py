@@ -18,7 +18,9 @@ the order of the particles does not matter):
    (kept with probability (1 + rho.n + n.Q.n) / (1 + max));
 5. upward-going albedo and poor tracks, then the detector response (:func:`detector.respond`); events
    of a region whose pattern has a ``pattern_min_ecal_energy_gev`` are written only above that ECAL
-   energy (for hadrons, whose deposit is at most Z |R|, such a region is generated above E / Z only).
+   energy (for hadrons, whose deposit is at most Z |R|, such a region is generated above E / Z only);
+   with ``store_above``, only events whose measured |rigidity| or ECAL energy reaches a selection's
+   lowest threshold are written.
 
 The hidden efficiency ``eps_hidden = 1 - amplitude (rate - equator_rate) / (polar_rate - equator_rate)``
 (clipped to [0, 1]) is a geographic efficiency variation the analysis is not told about. A particle
@@ -187,7 +189,16 @@ def _block_events(rng, c, particle, plan, albedo, piece: _Slice, response, poor_
         "mc_origin": origin,
     }
     if plan.min_ecal_energy_gev is not None:  # NaN (no cluster) compares False
-        columns = _subset(columns, measured["ecal_energy_gev"] >= plan.min_ecal_energy_gev)
+        columns = _subset(columns, columns["ecal_energy_gev"] >= np.float64(plan.min_ecal_energy_gev))
+    floors = particle.store_above
+    if floors:  # written only if a selection can take it (NaN compares False)
+        keep = np.zeros(columns["time_unix_s"].size, dtype=bool)
+        if "rigidity_gv" in floors:
+            for name in ("rigidity_gv", "rigidity_full_span_gv"):
+                keep |= np.abs(columns[name]) >= np.float64(floors["rigidity_gv"])  # compared in float64
+        if "ecal_energy_gev" in floors:
+            keep |= columns["ecal_energy_gev"] >= np.float64(floors["ecal_energy_gev"])
+        columns = _subset(columns, keep)
     return columns, n
 
 
