@@ -167,3 +167,21 @@ def test_pulls_and_chi3_of_calibrated_gaussian_experiments():
     assert stats.kstest(validation_stats.mahalanobis(wide), stats.chi(3).cdf).pvalue < 1e-3
     scales = validation_stats.calibrated_scales(validation_stats.error_calibration(wide))
     assert np.all(np.abs(scales["proton"] - 0.8) < 0.1)
+
+
+def test_external_reference_scaling_keeps_the_absorption():
+    """K (the dipole of response / map) does not depend on the normalisation the external reference is
+    scaled to: the map and its response are scaled together."""
+    from ams_anisotropy import reference
+
+    nside = 8
+    npix = 12 * nside**2
+    rng = np.random.default_rng(5)
+    base = 1.0 + 0.3 * rng.random(npix)
+    response = 0.05 * rng.standard_normal((3, npix)) * base
+    calibration = validation.Calibration(reference_map=base * 500.0, dipole_response=response * 500.0, n_samples=20,
+                                         mean_events=100.0, sigma_experiment=np.ones(3))
+    k_full = reference.dipole_response_matrix(base * 500.0, response * 500.0)
+    k_scaled = reference.dipole_response_matrix(*calibration.scaled(37.0))
+    assert np.allclose(k_full, k_scaled, rtol=1e-10, atol=1e-14)
+    assert np.isclose(calibration.scaled(37.0)[0].sum(), 37.0)

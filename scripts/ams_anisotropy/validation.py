@@ -182,6 +182,12 @@ class Calibration:
     mean_events: float
     sigma_experiment: np.ndarray
 
+    def scaled(self, n_events: float) -> tuple[np.ndarray, np.ndarray]:
+        """The reference map normalised to ``n_events`` and its dipole response with the same factor
+        (K is the dipole of response / map: both must carry the same normalisation)."""
+        factor = float(n_events) / self.reference_map.sum()
+        return self.reference_map * factor, self.dipole_response * factor
+
 
 def calibration_sample(setup: SpeciesSetup, n_samples: int) -> Calibration:
     """Pool ``n_samples`` isotropic experiments (ids in the calibration group) into one reference."""
@@ -245,10 +251,9 @@ def run_experiment(setup: SpeciesSetup, rho_true, experiment_id: int, calibratio
            "delta_ul95_mc_error": limit.delta_ul_mc_error, "covered": bool(delta_true <= limit.delta_ul),
            "chi2": raw.chi2, "dof": raw.dof, "n_clipped_pixels": int(ref.n_clipped_pixels[0])}
     if calibration is not None:
-        external = calibration.reference_map * n_events / calibration.reference_map.sum()
+        external, response = calibration.scaled(n_events)
         ext_fit = fit.fit_multipoles(counts, external, mask & (external > 0), lmax_check=())
-        ext_t = reference.fitted_dipole_transform(external, calibration.dipole_response, mask & (external > 0),
-                                                  setup.max_absorption)
+        ext_t = reference.fitted_dipole_transform(external, response, mask & (external > 0), setup.max_absorption)
         row.update(_vector_row("ext_rho_", ext_t @ ext_fit.rho))
         row.update(_covariance_row("ext_", ext_t @ ext_fit.rho_covariance @ ext_t.T))
     return row
@@ -299,9 +304,9 @@ def isotropic_band(setup: SpeciesSetup, calibration: Calibration, n_skies: int) 
     """The isotropic expectation of the limit as the workflow computes it (Poisson pseudo-skies of the
     external reference normalised to the mean events of one experiment, Gaussian posteriors, the same
     absorption correction): its median and 95.45% band, for the paper's comparison."""
-    ref_map = calibration.reference_map * calibration.mean_events / calibration.reference_map.sum()
+    ref_map, response = calibration.scaled(calibration.mean_events)
     mask = fit.pixels_with_exposure(ref_map, setup.min_exposure_fraction)
-    transform = reference.fitted_dipole_transform(ref_map, calibration.dipole_response, mask, setup.max_absorption)
+    transform = reference.fitted_dipole_transform(ref_map, response, mask, setup.max_absorption)
     expectation = limits.isotropic_expectation(
         ref_map, generator(setup.seed, "limits_pseudo_skies", setup.species, "validation"), mask=mask,
         n_skies=n_skies, credibility=setup.credibility, transform=transform)

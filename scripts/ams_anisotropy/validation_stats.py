@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from .expectation import gaussian_delta_upper_limits
 from .validation import COMPONENTS
 
 CREDIBILITY = 0.95
@@ -178,6 +179,12 @@ def isotropic_table(frame: pd.DataFrame, bands: pd.DataFrame) -> pd.DataFrame:
         if "ext_rho_fb" in group.columns:
             row["ks_pvalue_chi3_external"] = float(stats.kstest(mahalanobis(group, "ext_rho_", "ext_"),
                                                                 stats.chi(3).cdf).pvalue)
+            # the same limits (Gaussian posterior, as the pseudo-skies) from the fit against the fixed
+            # external reference: separates the data-driven reference's own effect on the limits
+            ext_ul, _ = gaussian_delta_upper_limits(vectors(group, "ext_rho_"), covariance_matrices(group, "ext_"),
+                                                    np.random.default_rng([n, 11]))
+            row["fraction_ext_ul_below_median"], row["fraction_ext_ul_below_median_error"] = binomial(
+                float(np.sum(ext_ul < band["expected_ul95_median"] * scale)), n)
         rows.append(row)
     return pd.DataFrame(rows)
 
