@@ -43,6 +43,11 @@ def _check_maps(name: str, maps, n_thresholds: int, npix: int | None = None) -> 
     return maps
 
 
+def _count(value):
+    """Degrees of freedom read back from a fit table (floats where a variant has none) as integers."""
+    return int(value) if np.isfinite(value) else value
+
+
 def fit_species(
     species: str,
     labels: Sequence[str],
@@ -153,6 +158,17 @@ def limit_species(
             sigma_nominal=nominal[ERRORS].to_numpy(float),
             sigma_variants={name: row[ERRORS].to_numpy(float) for name, row in others.iterrows()},
         )
+        # the budget per group of variants (the total above is their quadrature sum): sys_<group>_<component>
+        budget = {}
+        for group in limits_config["systematics_groups"]:
+            group_sigma = systematic_sigmas(
+                nominal[COMPONENTS].to_numpy(float),
+                {name: row[COMPONENTS].to_numpy(float) for name, row in others.iterrows()}, [group],
+                sigma_nominal=nominal[ERRORS].to_numpy(float),
+                sigma_variants={name: row[ERRORS].to_numpy(float) for name, row in others.iterrows()},
+            )
+            for component, value in zip(("fb", "ew", "ns"), group_sigma, strict=True):
+                budget[f"sys_{'+'.join(group)}_{component}"] = float(value)
         mask = pixels_with_exposure(reference[k], min_exposure_fraction)
         transform = None
         if dipole_transform is not None:
@@ -174,12 +190,13 @@ def limit_species(
         rows.append({
             "species": species, "threshold": threshold_values[k], "unit": unit,
             "n_events": int(nominal["n_events"]),
-            **{key: value for key, value in nominal.items()
+            **{key: _count(value) if key.startswith("dof") else value for key, value in nominal.items()
                if key not in ("species", "threshold", "n_events", "n_pixels")},
-            "sys_fb": sigma_sys[0], "sys_ew": sigma_sys[1], "sys_ns": sigma_sys[2],
+            "sys_fb": sigma_sys[0], "sys_ew": sigma_sys[1], "sys_ns": sigma_sys[2], **budget,
             "delta_ul95": limit.delta_ul, "delta_ul95_mc_error": limit.delta_ul_mc_error,
             "delta_ul95_sys": limit.delta_ul_sys, "delta_ul95_sys_mc_error": limit.delta_ul_sys_mc_error,
             **expectation.as_row(),
+            **expectation.chi2_row(float(nominal["chi2"])),
             **expectation.component_row(),
         })
         LOG.info("%s %s: delta < %.4f (stat), < %.4f (with syst.); expected %.4f", species, label,
