@@ -31,6 +31,7 @@ include: "workflow/rules/maps.smk"
 include: "workflow/rules/statistics.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/auger.smk"
+include: "workflow/rules/export.smk"
 
 
 rule all:

@@ -7,6 +7,7 @@ so that an interrupted job never leaves a half-written output behind.
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 from contextlib import contextmanager
@@ -124,7 +125,12 @@ def check_times_in_timeline(event_times, timeline_start, timeline_stop, path) ->
 
 @contextmanager
 def atomic_path(path):
-    """Yield a temporary path in the destination folder; rename it to ``path`` on success."""
+    """Yield a temporary path in the destination folder; rename it to ``path`` on success.
+
+    The output appears complete or not at all: a job killed while writing (even by SIGKILL) leaves
+    at most a hidden ``.<name>.<random>.tmp`` file, never a file with the output's name; such
+    leftovers of earlier killed writes of the same output are removed by the next successful write.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -137,6 +143,8 @@ def atomic_path(path):
         os.umask(umask)
         os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, path)
+        for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+            stale.unlink(missing_ok=True)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
