@@ -124,6 +124,8 @@ class IsotropicExpectation:
     ``bands`` / ``bands_sys``: :class:`Bands` of the limits; ``component_bands`` /
     ``component_bands_sys``: tuple of 3 :class:`Bands` (FB, EW, NS). ``n_failed``: pseudo-skies
     left out because their fit has no interior maximum (only for samples of a few tens of events).
+    ``chi2`` (n_skies,): Pearson chi2 of each pseudo-sky against its fitted dipole model, the distribution
+    the data's chi2 is compared with (:meth:`chi2_row`).
     """
 
     ul: np.ndarray
@@ -133,6 +135,20 @@ class IsotropicExpectation:
     rho_hat_sys: np.ndarray
     credibility: float
     n_failed: int = 0
+    chi2: np.ndarray | None = None
+
+    def chi2_row(self, observed_chi2: float) -> dict:
+        """``chi2_pvalue`` = fraction of pseudo-skies with chi2 >= the observed one, and the central 95.4% /
+        99.7% of the pseudo-sky chi2 (``chi2_band95_low/high``, ``chi2_band997_low/high``). Where there are
+        few events per pixel Pearson's chi2 is far from its large-sample distribution, so the bands come
+        from the pseudo-skies, not from sqrt(2 dof)."""
+        if self.chi2 is None or self.chi2.size == 0:
+            return {}
+        values = np.sort(self.chi2)
+        q = np.quantile(values, [*BAND95, 0.00135, 0.99865])
+        return {"chi2_pvalue": float(np.mean(values >= observed_chi2)),
+                "chi2_band95_low": float(q[0]), "chi2_band95_high": float(q[1]),
+                "chi2_band997_low": float(q[2]), "chi2_band997_high": float(q[3])}
 
     @property
     def n_skies(self) -> int:
@@ -251,12 +267,14 @@ def isotropic_expectation(
     _, _, mask = fitmod._prepare(reference, reference, mask)
     rho_hat = np.empty((n_skies, 3))
     rho_cov = np.empty((n_skies, 3, 3))
+    chi2 = np.empty(n_skies)
     for start in range(0, n_skies, block_size):
         n_block = min(block_size, n_skies - start)
         skies = pseudo_skies(reference, rng, n_block, mask, rho_true)
         fits = fitmod.fit_dipole_many(skies, reference, mask, extra_templates)
         rho_hat[start:start + n_block] = np.where(fits.converged[:, None], fits.rho, np.nan)
         rho_cov[start:start + n_block] = np.where(fits.converged[:, None, None], fits.rho_covariance, np.nan)
+        chi2[start:start + n_block] = fits.chi2
     # with a few tens of events a pseudo-sky's likelihood can peak where mu -> 0 in a pixel (|rho| ~ 1):
     # such skies are left out (and counted); more than max_failed_fraction of them is an error
     converged = np.isfinite(rho_hat).all(axis=1)
@@ -264,7 +282,7 @@ def isotropic_expectation(
     if n_failed > max_failed_fraction * n_skies:
         raise ValueError(f"{n_failed} of {n_skies} pseudo-sky fit(s) did not converge "
                          f"(mean {reference[mask].sum():.3g} events per sky)")
-    rho_hat, rho_cov = rho_hat[converged], rho_cov[converged]
+    rho_hat, rho_cov, chi2 = rho_hat[converged], rho_cov[converged], chi2[converged]
     if transform is not None:  # the same correction as the data fit (see sample_dipole_posterior)
         transform = check_transform(transform)
         rho_hat = rho_hat @ transform.T
@@ -273,5 +291,5 @@ def isotropic_expectation(
     rho_hat_sys = rho_hat + rng.standard_normal(rho_hat.shape) * sigma_sys
     return IsotropicExpectation(
         ul=ul, ul_sys=ul_sys, rho_hat=rho_hat, sigma_hat=np.sqrt(np.diagonal(rho_cov, axis1=1, axis2=2)),
-        rho_hat_sys=rho_hat_sys, credibility=credibility, n_failed=n_failed,
+        rho_hat_sys=rho_hat_sys, credibility=credibility, n_failed=n_failed, chi2=chi2,
     )

@@ -54,6 +54,11 @@ COLUMN_DESCRIPTIONS = {
     "band95_sys_high": ("", "97.7% quantile of the pseudo-sky 95% limits with systematics"),
     "chi2": ("", "Pearson chi2 of the dipole fit over the used pixels"),
     "dof": ("", "pixels used minus fitted parameters"),
+    "chi2_pvalue": ("", "fraction of isotropic pseudo-skies whose chi2 is at least the observed one"),
+    "chi2_band95_low": ("", "2.3% quantile of the pseudo-sky chi2"),
+    "chi2_band95_high": ("", "97.7% quantile of the pseudo-sky chi2"),
+    "chi2_band997_low": ("", "0.135% quantile of the pseudo-sky chi2"),
+    "chi2_band997_high": ("", "99.865% quantile of the pseudo-sky chi2"),
 }
 
 
@@ -94,6 +99,9 @@ def write_tables(frame: pd.DataFrame, csv_path, ecsv_path=None) -> None:
     table = Table.from_pandas(frame)
     for name in table.colnames:
         unit, description = COLUMN_DESCRIPTIONS.get(name, ("", ""))
+        if not description and name.startswith("sys_") and name.count("_") >= 2:
+            group, component = name[len("sys_"):].rsplit("_", 1)
+            description = f"systematic uncertainty of rho_{component} from the reference variants {group}"
         if unit:
             table[name].unit = unit
         if description:
