@@ -2,7 +2,7 @@
 #
 #   snakemake --cores N                          # default (simulated) configuration, config/config.yaml
 #   snakemake --cores N --configfile config/paper.yaml
-#   snakemake --cores N results/default/tables/proton_dipole_limits.csv   # one species alone
+#   snakemake proton                             # one species alone (target rules: docs/operations.md)
 #
 # Steps: simulate (timeline, events) -> select -> bin -> reference maps -> fit -> limits -> figures.
 import sys
@@ -32,9 +32,72 @@ include: "workflow/rules/statistics.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/auger.smk"
 include: "workflow/rules/export.smk"
+include: "workflow/rules/provenance.smk"
+include: "workflow/rules/validation.smk"
+
+
+# The workflow description page of `snakemake --report`.
+report: "workflow/report/workflow.rst"
+
+
+# Light rules (tables, figures, provenance): run by the main Snakemake process, never submitted to a
+# cluster queue (docs/operations.md).
+localrules:
+    all,
+    maps,
+    fits,
+    limits,
+    figures,
+    tables,
+    species_table,
+    dipole_table,
+    selection_summary,
+    sample_sizes,
+    figure1_electrons_positrons,
+    figure2_nuclei,
+    species_figures,
+    auger_comparison,
+    provenance,
 
 
 rule all:
     input:
         final_outputs(),
     default_target: True
+
+
+# Target rules (docs/operations.md): `snakemake maps`, `fits`, `limits`, `figures`, `tables`, and one per
+# analysed species, `snakemake proton`, which makes that species' tables and figures only.
+rule maps:
+    input:
+        map_outputs(),
+
+
+rule fits:
+    input:
+        fit_outputs(),
+
+
+rule limits:
+    input:
+        limit_outputs(),
+
+
+rule figures:
+    input:
+        figure_outputs(),
+
+
+rule tables:
+    input:
+        table_outputs(),
+
+
+if MODE == "ams":
+    for _species in analysis_species():
+
+        rule:
+            name:
+                _species
+            input:
+                species_outputs(_species),

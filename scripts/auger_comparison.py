@@ -18,6 +18,6 @@ with rule_logging(snakemake) as log:
     plots.sky_maps(
         counts, reference, snakemake.output.skymaps, snakemake.output.skymaps_pdf,
         title=f"Pierre Auger 2017 public events above {label}",
-        mask=pixels_with_exposure(reference, snakemake.params.fit["min_exposure_fraction"]), smoothing_deg=45.0,
+        mask=pixels_with_exposure(reference, snakemake.params.min_exposure_fraction), smoothing_deg=45.0,
     )
     log.info("\n%s", comparison.to_string())

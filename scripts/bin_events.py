@@ -9,6 +9,7 @@ import pandas as pd
 from _workflow import rule_logging
 from ams_anisotropy import io
 from ams_anisotropy.binning import MapAccumulator
+from ams_anisotropy.reference_variants import histogram_edges
 from ams_anisotropy.selection import cutoff_factor_cutflow, merge_cutflows, passes_cutoff_factor
 
 with rule_logging(snakemake) as log:
@@ -17,7 +18,8 @@ with rule_logging(snakemake) as log:
     maps = snakemake.params.maps
     reference = snakemake.params.reference
     factors = list(snakemake.params.cutoff_factors)
-    edges = {reference["efficiency_variable"]: reference["efficiency_edges"]}
+    # both efficiency variables at refined edges: every reference variant's bins are sums of them
+    edges = histogram_edges(reference)
     accumulators = [
         MapAccumulator(
             spec["thresholds"], spec.get("upper"), maps["nside"], maps["nside_detector"], edges,

@@ -7,26 +7,28 @@ from ams_anisotropy import io, plots
 from ams_anisotropy.fit import pixels_with_exposure
 
 with rule_logging(snakemake) as log:
-    table = pd.read_csv(snakemake.input.table)
     label = snakemake.params.label
     figure = snakemake.params.figure
     output = snakemake.output
+    if figure in ("figure1", "figure2"):  # the tables of the figure's species
+        table = pd.concat([pd.read_csv(path) for path in snakemake.input.tables], ignore_index=True)
+    else:
+        table = pd.read_csv(snakemake.input.table)
     if figure == "figure1":
         plots.figure1_electrons_positrons(table, output.png, output.pdf, label=label, limit_column="delta_ul95_sys")
     elif figure == "figure2":
         plots.figure2_nuclei(table, output.png, output.pdf, label=label, limit_column="delta_ul95_sys")
     else:
         species = snakemake.wildcards.species
-        figures = snakemake.params.figures
         plots.components_vs_threshold(table, species, output.components, output.components_pdf, label=label)
         lowest = table.sort_values("threshold").iloc[0]
         threshold = f"{lowest['threshold']:g}{lowest['unit']}"
         counts = io.read_threshold_map(snakemake.input.counts, threshold)
         reference = io.read_threshold_map(snakemake.input.reference, threshold)
-        mask = pixels_with_exposure(reference, snakemake.params.fit["min_exposure_fraction"])
+        mask = pixels_with_exposure(reference, snakemake.params.min_exposure_fraction)
         plots.sky_maps(
             counts, reference, output.skymaps, output.skymaps_pdf,
             title=f"{species} above {threshold} ({label})", mask=mask,
-            smoothing_deg=figures["smoothing_deg"],
+            smoothing_deg=snakemake.params.smoothing_deg,
         )
     log.info("rendered %s", list(output))

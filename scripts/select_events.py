@@ -1,5 +1,6 @@
-"""Rule select_events: the paper's selection of one species in one time chunk.
+"""Rule select_events: the paper's selection of every species of the run in one time chunk.
 
+The events are read once and every species selected from them (``selection.select_species``).
 Events passing the loosest cutoff factor of the run are kept, with the max cutoff of their
 interval, so that the binning fills the nominal (1.2) and the variant (1.0, 1.4) maps from one
 selection; the cut-flow's cutoff row therefore names the loosest factor, and the binning adds the
@@ -8,27 +9,20 @@ rows of the other factors to the species' selection table.
 
 from _workflow import rule_logging
 from ams_anisotropy import io
-from ams_anisotropy.selection import SpeciesCuts, select_events
+from ams_anisotropy.parquet_frames import write_frames
+from ams_anisotropy.selection import SpeciesCuts, select_species
 
 with rule_logging(snakemake) as log:
-    species = snakemake.wildcards.species
-    spec = snakemake.params.species
-    selection = snakemake.params.selection
-    factors = [selection["cutoff_factor"], *selection["cutoff_factor_variants"]]
-    cuts = SpeciesCuts(
-        species=species,
-        observable=spec["observable"],
-        observable_min=spec["thresholds"][0],
-        observable_max=spec.get("upper"),
-        cutoff_factor=min(factors),
-        cone_half_angle_deg=selection["cone_half_angle_deg"],
-        **spec["cuts"],
-    )
+    species = list(snakemake.params.cuts)
+    cuts = [SpeciesCuts(species=name, **snakemake.params.cuts[name]) for name in species]
     timeline = io.read_timeline(snakemake.input.timeline)
     events = io.read_events(snakemake.input.events)
-    selected, cutflow = select_events(
+    results = select_species(
         events, timeline, cuts, events_path=snakemake.input.events, timeline_path=snakemake.input.timeline
     )
-    io.write_parquet(selected, snakemake.output.selected, metadata={"species": species})
-    io.write_csv(cutflow, snakemake.output.cutflow)
-    log.info("%s: %d of %d events selected", species, len(selected), len(events))
+    for name, (selected, cutflow), selected_path, cutflow_path in zip(
+        species, results, snakemake.output.selected, snakemake.output.cutflow, strict=True
+    ):
+        write_frames(selected_path, [selected], metadata={"species": name})
+        io.write_csv(cutflow, cutflow_path)
+        log.info("%s: %d of %d events selected", name, len(selected), len(events))

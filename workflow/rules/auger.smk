@@ -14,9 +14,10 @@ rule auger_maps:
         counts=f"{OUT}/maps/auger/counts.fits",
         reference=f"{OUT}/maps/auger/reference_nominal.fits",
     params:
-        species=config["species"].get("auger"),
-        maps=config["maps"],
-        reference=config.get("reference"),
+        species=pick(config["species"].get("auger"), "thresholds", "unit"),
+        maps=pick(config["maps"], "nside"),
+        reference=pick(config.get("reference"), "latitude_deg", "max_zenith_deg"),
+        code=code_hash("auger_maps.py"),
     log:
         f"{OUT}/logs/auger_maps.log",
     resources:
@@ -47,14 +48,14 @@ rule auger_comparison:
         ),
         skymaps_pdf=f"{OUT}/figures/auger_skymaps.pdf",
     params:
-        fit=config["fit"],
-        label=config.get("figures", {}).get("label", ""),
+        min_exposure_fraction=config["fit"]["min_exposure_fraction"],
+        code=code_hash("auger_comparison.py"),
     log:
         f"{OUT}/logs/auger_comparison.log",
     resources:
         mem_mb=1000,
         runtime=5,
     conda:
-        "../../envs/statistics.yaml"
+        "../../envs/figures.yaml"
     script:
         "../../scripts/auger_comparison.py"

@@ -1,22 +1,27 @@
 # Figures: the paper's Figures 1 (e±) and 2 (nuclei), the dipole components per species and the
-# sky maps at the lowest threshold.
+# sky maps at the lowest threshold. Figures 1 and 2 read the tables of their own species only, so a
+# change to the protons does not redraw Figure 1.
+
+E_PM = ("electron", "positron")
+NUCLEI = ("proton", "helium", "carbon", "oxygen")
 
 
 rule figure1_electrons_positrons:
     input:
-        table=f"{OUT}/tables/dipole_limits.csv",
+        tables=[f"{OUT}/tables/{s}_dipole_limits.csv" for s in analysis_species() if s in E_PM],
     output:
         png=report(
-            f"{OUT}/figures/figure1_electrons_positrons.png",
+            f"{SET_OUT}/figures/figure1_electrons_positrons.png",
             caption="../report/figure1.rst",
             category="Figures",
         ),
-        pdf=f"{OUT}/figures/figure1_electrons_positrons.pdf",
+        pdf=f"{SET_OUT}/figures/figure1_electrons_positrons.pdf",
     params:
         figure="figure1",
         label=config.get("figures", {}).get("label", ""),
+        code=code_hash("render_figures.py"),
     log:
-        f"{OUT}/logs/figure1.log",
+        f"{SET_OUT}/logs/figure1.log",
     resources:
         mem_mb=1000,
         runtime=5,
@@ -28,19 +33,20 @@ rule figure1_electrons_positrons:
 
 rule figure2_nuclei:
     input:
-        table=f"{OUT}/tables/dipole_limits.csv",
+        tables=[f"{OUT}/tables/{s}_dipole_limits.csv" for s in analysis_species() if s in NUCLEI],
     output:
         png=report(
-            f"{OUT}/figures/figure2_nuclei.png",
+            f"{SET_OUT}/figures/figure2_nuclei.png",
             caption="../report/figure2.rst",
             category="Figures",
         ),
-        pdf=f"{OUT}/figures/figure2_nuclei.pdf",
+        pdf=f"{SET_OUT}/figures/figure2_nuclei.pdf",
     params:
         figure="figure2",
         label=config.get("figures", {}).get("label", ""),
+        code=code_hash("render_figures.py"),
     log:
-        f"{OUT}/logs/figure2.log",
+        f"{SET_OUT}/logs/figure2.log",
     resources:
         mem_mb=1000,
         runtime=5,
@@ -73,8 +79,9 @@ rule species_figures:
     params:
         figure="species",
         label=config.get("figures", {}).get("label", ""),
-        figures=config.get("figures"),
-        fit=config["fit"],
+        smoothing_deg=config.get("figures", {}).get("smoothing_deg"),
+        min_exposure_fraction=config["fit"]["min_exposure_fraction"],
+        code=code_hash("render_figures.py"),
     log:
         f"{OUT}/logs/species_figures/{{species}}.log",
     resources:

@@ -12,12 +12,18 @@ rule bin_events:
         counts=[f"{OUT}/maps/{{species}}/counts{cutoff_suffix(f)}.fits" for f in cutoff_variants()],
         detector=[f"{OUT}/maps/{{species}}/detector{cutoff_suffix(f)}.fits" for f in cutoff_variants()],
         efficiency=[f"{OUT}/maps/{{species}}/efficiency{cutoff_suffix(f)}.csv" for f in cutoff_variants()],
-        selection_table=f"{OUT}/tables/{{species}}_selection.csv",
+        selection_table=report(
+            f"{OUT}/tables/{{species}}_selection.csv",
+            caption="../report/species_selection.rst",
+            category="Selection",
+            subcategory="{species}",
+        ),
     params:
-        species=lambda wildcards: config["species"][wildcards.species],
+        species=lambda wildcards: species_spec(wildcards.species, "thresholds", "upper", "unit"),
         cutoff_factors=cutoff_variants(),
-        maps=config["maps"],
-        reference=config.get("reference"),
+        maps=pick(config["maps"], "nside", "nside_detector", "allow_empty_threshold"),
+        reference=pick(config.get("reference"), "efficiency_edges", "efficiency_cutoff_edges_gv"),
+        code=code_hash("bin_events.py"),
     log:
         f"{OUT}/logs/bin_events/{{species}}.log",
     benchmark:

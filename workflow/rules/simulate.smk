@@ -9,8 +9,9 @@ rule simulate_timeline:
         window_unix_s=lambda wildcards: chunk_window_unix_s(wildcards.chunk),
         period_start_unix_s=start_unix_s(),
         cadence_s=config.get("period", {}).get("cadence_s"),
-        simulation=config.get("simulation"),
+        simulation=pick(config.get("simulation"), "orbit", "attitude", "geomagnetic", "trigger", "saa"),
         good_intervals=config.get("good_intervals"),
+        code=code_hash("simulate_timeline.py"),
     log:
         f"{OUT}/logs/simulate_timeline/chunk{{chunk}}.log",
     benchmark:
@@ -27,14 +28,18 @@ rule simulate_timeline:
 rule simulate_events:
     input:
         timeline=f"{OUT}/sim/timeline/chunk{{chunk}}.parquet",
+        fluxes=simulation_flux_files(),
     output:
-        events=f"{OUT}/sim/events/chunk{{chunk}}.parquet",
+        # intermediate: deleted once every species of the chunk is selected (snakemake --notemp keeps it;
+        # the simulation is deterministic, so a later rule that needs it regenerates the same file)
+        events=temp(f"{OUT}/sim/events/chunk{{chunk}}.parquet"),
     params:
         seed=config["seed"],
         window_unix_s=lambda wildcards: chunk_window_unix_s(wildcards.chunk),
         period_start_unix_s=start_unix_s(),
         simulation=config.get("simulation"),
         good_intervals=config.get("good_intervals"),
+        code=code_hash("simulate_events.py"),
     log:
         f"{OUT}/logs/simulate_events/chunk{{chunk}}.log",
     benchmark:

@@ -104,13 +104,15 @@ rule dipole_table:
         tables=[f"{OUT}/tables/{s}_dipole_limits.csv" for s in analysis_species()],
     output:
         csv=report(
-            f"{OUT}/tables/dipole_limits.csv",
+            f"{SET_OUT}/tables/dipole_limits.csv",
             caption="../report/dipole_limits.rst",
             category="Tables",
         ),
-        ecsv=f"{OUT}/tables/dipole_limits.ecsv",
+        ecsv=f"{SET_OUT}/tables/dipole_limits.ecsv",
+    params:
+        code=code_hash("collect_tables.py"),
     log:
-        f"{OUT}/logs/dipole_table.log",
+        f"{SET_OUT}/logs/dipole_table.log",
     resources:
         mem_mb=500,
         runtime=5,
@@ -125,12 +127,14 @@ rule selection_summary:
         tables=[f"{OUT}/tables/{s}_selection.csv" for s in analysis_species()],
     output:
         summary=report(
-            f"{OUT}/tables/selection_summary.csv",
+            f"{SET_OUT}/tables/selection_summary.csv",
             caption="../report/selection_summary.rst",
             category="Tables",
         ),
+    params:
+        code=code_hash("summarize_selection.py"),
     log:
-        f"{OUT}/logs/selection_summary.log",
+        f"{SET_OUT}/logs/selection_summary.log",
     resources:
         mem_mb=500,
         runtime=5,
@@ -145,14 +149,15 @@ rule sample_sizes:
         tables=[f"{OUT}/tables/{s}_dipole_limits.csv" for s in analysis_species()],
     output:
         sizes=report(
-            f"{OUT}/tables/sample_sizes.csv",
+            f"{SET_OUT}/tables/sample_sizes.csv",
             caption="../report/sample_sizes.rst",
             category="Tables",
         ),
     params:
         duration_days=config.get("period", {}).get("duration_days"),
+        code=code_hash("sample_sizes.py"),
     log:
-        f"{OUT}/logs/sample_sizes.log",
+        f"{SET_OUT}/logs/sample_sizes.log",
     resources:
         mem_mb=500,
         runtime=5,
