@@ -440,3 +440,23 @@ def test_store_above_drops_only_events_no_selection_takes(short_timeline, tables
     pd.testing.assert_frame_equal(selected_a, selected_b, check_exact=True)
     with pytest.raises(ValueError, match="store_above"):
         sim.ParticleSource("proton", 1, 1, tables["H"], 14.0, store_above={"energy": 1.0})
+
+
+def test_compiled_interpolation_equals_the_numpy_formulas():
+    from ams_anisotropy import interval_state
+
+    timeline = make_timeline(600.0, cadence_s=10.0)
+    start, duration = timeline["time_unix_s"].to_numpy(), timeline["duration_s"].to_numpy(np.float64)
+    states = interval_state.IntervalStates(start, duration, ORBIT, ATTITUDE, FIELD)
+    g = np.random.default_rng(9)
+    interval = g.integers(0, len(start), 5000)
+    u = g.random(5000)
+    d = g.normal(size=(5000, 3))
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    times = start[interval] + u * duration[interval]
+    gal, cutoff = states.evaluate(interval, times, d, -1)
+    u = (times - start[interval]) / duration[interval]  # as evaluate recovers it from the times
+    q = [states.base[k][interval] + u * states.slope[k][interval] for k in range(states.base.shape[0])]
+    gal_np, cutoff_np = interval_state._direction_and_cutoff(q, d, -1)
+    np.testing.assert_allclose(gal, gal_np, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(cutoff, cutoff_np, rtol=1e-12)

@@ -27,6 +27,7 @@ from .frames import Attitude
 from .geomagnetic import DipoleField, geomagnetic_frame
 from .orbit import CircularOrbit
 from .timeline import ams_state
+from .track_kernels import interpolated_sky
 
 _N_AXES, _N_EAST = 9, 3  # columns: axes_gal (row-major x, y, z axes), east_det, P, K
 _COLUMNS = _N_AXES + _N_EAST + 2
@@ -82,8 +83,13 @@ class IntervalStates:
         interval = np.asarray(interval)
         times = np.asarray(time_unix_s)
         u = (times - self.start[interval]) / self.duration[interval]
-        q = [self.base[k][interval] + u * self.slope[k][interval] for k in range(_COLUMNS)]
-        gal, cutoff = _direction_and_cutoff(q, direction_det, charge_sign)
+        d = np.ascontiguousarray(direction_det, dtype=np.float64)
+        gal = np.empty((interval.size, 3))
+        cutoff = np.empty(interval.size) if charge_sign is not None else None
+        # one compiled loop (track_kernels) with the formulas of _direction_and_cutoff
+        interpolated_sky(interval.astype(np.int64), u, d, self.base, self.slope,
+                         0 if charge_sign is None else int(charge_sign), gal,
+                         cutoff if cutoff is not None else np.empty(0))
         exact = self.flip[interval]
         if exact.any():  # a flight-direction flip inside the interval: the exact state at the event times
             values, _ = _edge_values(times[exact], self.orbit, self.attitude, self.field, self.stoermer_constant_gv)
