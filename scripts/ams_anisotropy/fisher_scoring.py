@@ -41,8 +41,8 @@ def _fisher(weights, design, products):
     elements of every row's symmetric matrix.
     """
     n_params = design.shape[1]
-    if weights.shape[0] == 1 or products is None:
-        return np.einsum("kp,pi,pj->kij", weights, design, design, optimize=True)
+    if weights.shape[0] == 1 or products is None:  # one BLAS product per map (e.g. the l_max = 4 check)
+        return np.stack([(design.T * row) @ design for row in weights])
     (rows, cols), columns = products
     upper = weights @ columns
     fisher = np.empty((weights.shape[0], n_params, n_params))
@@ -77,12 +77,13 @@ def fisher_scoring(counts, reference, design, tolerance, max_iterations, product
             f"the fit's design matrix is degenerate on the used pixels ({n_params} parameters, "
             f"{design.shape[0]} pixels): reduce lmax or check the extra templates"
         ) from err
-    mu = expand_linear(params, mx)
+    mx_t = np.ascontiguousarray(mx.T)  # (P, n_pixels): mu = params @ mx_t, one BLAS product
+    mu = params @ mx_t
     bad = np.any(mu <= 0, axis=1)
     if bad.any():  # fall back to the isotropic start (c0 = sum C / sum M) where mu would be negative
         params[bad] = 0.0
         params[bad, 0] = counts[bad].sum(axis=1) / reference.sum()
-        mu[bad] = expand_linear(params[bad], mx)
+        mu[bad] = params[bad] @ mx_t
     converged = np.zeros(counts.shape[0], dtype=bool)
     iteration = 0
     for iteration in range(1, max_iterations + 1):  # noqa: B007 (iteration count is returned)
@@ -104,7 +105,7 @@ def fisher_scoring(counts, reference, design, tolerance, max_iterations, product
         idx = np.flatnonzero(small)
         if idx.size:
             trial = params[idx] + step[idx]
-            trial_mu = expand_linear(trial, mx)
+            trial_mu = trial @ mx_t
             ok = np.all(trial_mu > 0, axis=1)
             params[idx[ok]], mu[idx[ok]] = trial[ok], trial_mu[ok]
             small[idx[~ok]] = False
@@ -117,7 +118,7 @@ def fisher_scoring(counts, reference, design, tolerance, max_iterations, product
             pending = np.ones(idx.size, dtype=bool)
             for _ in range(40):  # loop over halvings, not over maps or pixels
                 trial = params[idx[pending]] + scale[pending, None] * step[idx[pending]]
-                trial_mu = expand_linear(trial, mx)
+                trial_mu = trial @ mx_t
                 trial_ll = log_likelihood(counts[idx[pending]], trial_mu)
                 ok = trial_ll >= base[pending] - 1e-11 * np.maximum(1.0, np.abs(base[pending]))
                 rows = idx[pending][ok]

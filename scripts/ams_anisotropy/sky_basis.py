@@ -107,7 +107,7 @@ def design_matrix(nside: int, lmax: int = 1, pixels=None, extra_templates=None):
     npix = hp.nside2npix(nside)
     pixels = np.arange(npix) if pixels is None else np.asarray(pixels)
     basis = _full_sky_basis(int(nside), int(lmax))
-    columns = list(basis[:, pixels])
+    design = basis[:, pixels].T
     names = ["c0", "rho_fb", "rho_ew", "rho_ns"]
     for ell in range(2, lmax + 1):
         names.extend(f"a_{ell}_{m}" for m in range(-ell, ell + 1))
@@ -117,9 +117,9 @@ def design_matrix(nside: int, lmax: int = 1, pixels=None, extra_templates=None):
             raise ValueError(f"extra_templates: expected shape (k, {npix}), got {templates.shape}")
         if not np.all(np.isfinite(templates)):
             raise ValueError("extra_templates: contains non-finite values")
-        columns.extend(templates[:, pixels])
+        design = np.hstack([design, templates[:, pixels].T])
         names.extend(f"template_{j}" for j in range(templates.shape[0]))
-    return np.column_stack(columns), tuple(names)
+    return np.ascontiguousarray(design), tuple(names)
 
 
 def _prepare(counts, reference, mask, allow_2d=False):
