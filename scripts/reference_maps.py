@@ -1,10 +1,11 @@
 """Rule reference_maps: the isotropic reference maps of one species for one variant, all thresholds.
 
-Variants: ``nominal`` (data-driven factorised method at the nominal cutoff factor), ``cutoff<f>`` (the
-same at cutoff factor f, with that factor's counts), ``noeff`` (no geographic-efficiency correction)
-and ``shuffle`` (event shuffling). The data-driven variants also store the dipole response of the
-maps (columns ``<threshold>_RESP{X,Y,Z}``) used by the fit to undo the dipole the data-driven
-acceptance absorbs.
+The variants (``ams_anisotropy.reference_variants``): ``nominal`` (data-driven factorised method),
+``cutoff<f>`` (cutoff factor f, with that factor's counts and histograms), ``noeff`` (no efficiency
+correction), ``shuffle`` (event shuffling), ``effcutoff`` / ``efffine`` (other efficiency models),
+``accband`` (half the band limit), ``cadence2`` (every second interval). The integrated variants also
+store the dipole response of the maps (columns ``<threshold>_RESP{X,Y,Z}``) used by the fit to undo the
+dipole the data-driven acceptance absorbs.
 """
 
 from pathlib import Path
@@ -15,30 +16,28 @@ import pandas as pd
 from _workflow import rule_logging
 from ams_anisotropy import io, reference
 from ams_anisotropy.binning import threshold_label
+from ams_anisotropy.reference_variants import HISTOGRAM_VARIABLES, merged_histogram, variant_spec
 from ams_anisotropy.rng import generator
 from ams_anisotropy.selection import passes_cutoff_factor
 from ams_anisotropy.spectra import FluxTable
 
-EFFICIENCY_VARIABLES = {"trigger_rate_hz": "trigger_rate_hz", "cutoff_max_gv": "cutoff"}
-
 with rule_logging(snakemake) as log:
     species, variant = snakemake.wildcards.species, snakemake.wildcards.variant
-    spec, selection = snakemake.params.species, snakemake.params.selection
-    ref_cfg, nside = snakemake.params.reference, snakemake.params.maps["nside"]
+    spec, ref_cfg = snakemake.params.species, snakemake.params.reference
     thresholds, upper = spec["thresholds"], spec.get("upper")
     labels = [threshold_label(t, spec["unit"]) for t in thresholds]
-    factor = float(variant[len("cutoff"):]) if variant.startswith("cutoff") else selection["cutoff_factor"]
+    recipe = variant_spec(variant, ref_cfg, snakemake.params.cutoff_factor)
+    factor = recipe.cutoff_factor
     counts = io.read_threshold_maps(snakemake.input.counts, labels)
     n_events = counts.sum(axis=1)
     header = {"SPECIES": species, "VARIANT": variant, "CUTOFFF": factor, "UNIT": spec["unit"]}
 
-    if variant == "shuffle":
-        # events of the nominal sample, a seeded subsample of at most shuffle_max_events (memory)
+    if recipe.shuffle:
+        # events of the nominal sample, a seeded subsample of at most shuffle_max_events (memory);
+        # random streams keyed by the species name (not its position in the config)
         columns = ["time_unix_s", "observable", "cutoff_max_gv", "dir_det_x", "dir_det_y", "dir_det_z"]
         keep_fraction = min(1.0, ref_cfg["shuffle_max_events"] / max(n_events[0], 1))
-        # random streams of this species: the subsample (key 0) and the shuffles (key 1)
-        species_index = snakemake.params.species_index
-        subsample = generator(snakemake.params.seed, "reference_shuffle", species_index, 0)
+        subsample = generator(snakemake.params.seed, "reference_shuffle", species, "subsample")
         frames = []
         for path in snakemake.input.selected:
             frame = io.read_selected(path, columns)
@@ -47,8 +46,9 @@ with rule_logging(snakemake) as log:
                 frame = frame[subsample.random(len(frame)) < keep_fraction]
             frames.append(frame)
         maps = reference.shuffled_reference_maps(
-            pd.concat(frames, ignore_index=True), snakemake.input.timelines, thresholds, upper, nside,
-            ref_cfg["n_shuffles"], generator(snakemake.params.seed, "reference_shuffle", species_index, 1),
+            pd.concat(frames, ignore_index=True), snakemake.input.timelines, thresholds, upper,
+            snakemake.params.nside, ref_cfg["n_shuffles"],
+            generator(snakemake.params.seed, "reference_shuffle", species, "permutations"),
         )
         sums = maps.sum(axis=1, keepdims=True)
         maps = np.divide(maps * n_events[:, None], sums, out=np.zeros_like(maps), where=sums > 0)
@@ -56,30 +56,31 @@ with rule_logging(snakemake) as log:
         log.info("shuffled %d events x %d shuffles (kept fraction %.3g)", sum(len(f) for f in frames),
                  ref_cfg["n_shuffles"], keep_fraction)
     else:
-        flux = FluxTable.from_file(Path(snakemake.scriptdir).parent / spec["flux_file"], name=species)
-        variable = EFFICIENCY_VARIABLES[ref_cfg["efficiency_variable"]]
-        settings = dict(
-            thresholds=thresholds, upper=upper, integral_flux=flux.integral_above, cutoff_factor=factor,
-            cone_column=reference.cutoff_column(spec["cuts"]["charge_sign"], selection["cone_half_angle_deg"]),
-            efficiency_variable=variable, efficiency_edges=ref_cfg["efficiency_edges"],
-            nside_attitude=ref_cfg["nside_attitude"], n_roll_bins=ref_cfg["n_roll_bins"],
+        flux = FluxTable.from_file(Path(snakemake.input.flux_table), name=species)
+        event_histogram = None
+        if recipe.histogram_variable is not None:
+            event_histogram = merged_histogram(pd.read_csv(snakemake.input.efficiency), recipe.histogram_variable,
+                                               recipe.efficiency_edges, labels, snakemake.input.efficiency)
+        settings = reference.IntegrationSettings(
+            lmax=recipe.lmax, kmax=recipe.kmax, epsilon=ref_cfg["epsilon"], oversampling=ref_cfg["oversampling"],
+            nthreads=1, workers=snakemake.threads, interval_stride=recipe.interval_stride,
         )
-        exposure = reference.accumulate_exposure(snakemake.input.timelines, **settings)
-        if variant != "noeff":
-            histogram = pd.read_csv(snakemake.input.efficiency)
-            histogram = histogram[histogram["variable"] == ref_cfg["efficiency_variable"]]
-            efficiency = reference.estimate_efficiency(
-                histogram[labels].to_numpy(float).T, exposure.efficiency_exposure_s,
-                ref_cfg["efficiency_min_events_per_bin"],
-            )
-            log.info("efficiency per %s bin (lowest threshold): %s", variable, np.round(efficiency[0], 4).tolist())
-            exposure = reference.accumulate_exposure(snakemake.input.timelines, efficiency=efficiency, **settings)
-        result = reference.reference_maps(
-            exposure, io.read_threshold_maps(snakemake.input.detector, labels), nside, n_events,
-            dipole_response=True, acceptance_min_events=ref_cfg["acceptance_min_events"],
-            detector_subsample=ref_cfg["detector_subsample"], acceptance_symmetry=ref_cfg["acceptance_symmetry"],
+        result, efficiency, _ = reference.data_driven_reference(
+            snakemake.input.timelines, io.read_threshold_maps(snakemake.input.detector, labels), event_histogram,
+            n_events, thresholds, upper, flux.integral_above, snakemake.params.nside, cutoff_factor=factor,
+            cone_column=reference.cutoff_column(spec["cuts"]["charge_sign"], snakemake.params.cone_half_angle_deg),
+            efficiency_variable=HISTOGRAM_VARIABLES[recipe.histogram_variable or ref_cfg["efficiency_variable"]],
+            efficiency_edges=recipe.efficiency_edges,
+            efficiency_min_events_per_bin=ref_cfg["efficiency_min_events_per_bin"],
+            acceptance_symmetry=ref_cfg["acceptance_symmetry"], acceptance_min_events=ref_cfg["acceptance_min_events"],
+            settings=settings,
         )
+        if efficiency is not None:
+            log.info("efficiency per %s bin (lowest threshold): %s", recipe.histogram_variable,
+                     np.round(efficiency[0], 4).tolist())
         maps = np.concatenate([result.maps, result.dipole_response.reshape(-1, result.maps.shape[1])])
         all_labels = labels + [name for label in labels for name in reference.response_labels(label)]
         io.write_threshold_maps(snakemake.output.reference, maps, all_labels, header=header)
-        log.info("%d good intervals in %d attitude cells", exposure.n_intervals, exposure.n_cells)
+        log.info("%d good intervals integrated at lmax %d, kmax %d, epsilon %.1e, stride %d; clipped pixels per "
+                 "threshold %s", result.n_intervals, settings.lmax, settings.kmax, settings.epsilon,
+                 settings.interval_stride, result.n_clipped_pixels.tolist())

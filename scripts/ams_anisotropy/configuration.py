@@ -149,9 +149,18 @@ def check_config(config: dict, source: str = "config", base_dir: str | Path = ".
             problems.append(
                 f"reference.variants: {variant} needs {variant[len('cutoff'):]} in selection.cutoff_factor_variants"
             )
-    edges = reference.get("efficiency_edges")
-    if edges is not None and not _strictly_increasing(list(edges)):
-        problems.append(f"reference.efficiency_edges must be strictly increasing, got {edges}")
+    for key in ("efficiency_edges", "efficiency_cutoff_edges_gv"):
+        edges = reference.get(key)
+        if edges is not None and not _strictly_increasing(list(edges)):
+            problems.append(f"reference.{key} must be strictly increasing, got {edges}")
+    # the exposure integration: harmonics of the detector histogram up to lmax (3 x its Nside at most)
+    lmax, kmax = reference.get("lmax"), reference.get("kmax")
+    nside_detector = config.get("maps", {}).get("nside_detector")
+    if lmax is not None and kmax is not None and kmax > lmax:
+        problems.append(f"reference.kmax ({kmax}) must not exceed reference.lmax ({lmax})")
+    if lmax is not None and nside_detector is not None and lmax > 3 * nside_detector:
+        problems.append(f"reference.lmax ({lmax}) exceeds 3 x maps.nside_detector ({nside_detector}): raise "
+                        "maps.nside_detector or lower reference.lmax")
     for k, group in enumerate(config.get("limits", {}).get("systematics_groups", [])):
         for variant in group:
             if variant not in variants:

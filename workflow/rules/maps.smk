@@ -44,21 +44,34 @@ rule reference_maps:
         detector=lambda wildcards: f"{OUT}/maps/{wildcards.species}/detector{variant_factor_suffix(wildcards.variant)}.fits",
         efficiency=lambda wildcards: f"{OUT}/maps/{wildcards.species}/efficiency{variant_factor_suffix(wildcards.variant)}.csv",
         selected=lambda wildcards: selected_files(wildcards.species) if wildcards.variant == "shuffle" else [],
+        flux_table=lambda wildcards: config["species"][wildcards.species]["flux_file"],
     output:
         reference=f"{OUT}/maps/{{species}}/reference_{{variant}}.fits",
     params:
-        seed=config["seed"],
-        species_index=lambda wildcards: list(config["species"]).index(wildcards.species),
-        species=lambda wildcards: config["species"][wildcards.species],
-        selection=config.get("selection"),
-        maps=config["maps"],
-        reference=config.get("reference"),
+        # only what the variant reads: the shuffle variant and the integrated variants use other keys
+        seed=lambda wildcards: config["seed"] if wildcards.variant == "shuffle" else None,
+        species=lambda wildcards: species_spec(wildcards.species, "thresholds", "upper", "unit", "cuts"),
+        cutoff_factor=config["selection"]["cutoff_factor"],
+        cone_half_angle_deg=config["selection"]["cone_half_angle_deg"],
+        nside=config["maps"]["nside"],
+        reference=lambda wildcards: (
+            pick(config["reference"], "n_shuffles", "shuffle_max_events")
+            if wildcards.variant == "shuffle"
+            else pick(
+                config["reference"], "efficiency_variable", "efficiency_edges", "efficiency_cutoff_edges_gv",
+                "efficiency_min_events_per_bin",
+                "acceptance_min_events", "acceptance_symmetry", "lmax", "kmax", "epsilon", "oversampling",
+            )
+        ),
+        code=code_hash("reference_maps.py"),
+    # accumulations run concurrently in threads; the maps are bitwise the same for any thread count
+    threads: 2
     log:
         f"{OUT}/logs/reference_maps/{{species}}_{{variant}}.log",
     benchmark:
         f"{OUT}/benchmarks/reference_maps/{{species}}_{{variant}}.tsv"
     resources:
-        mem_mb=2000,
+        mem_mb=3000,
         runtime=60,
     conda:
         "../../envs/maps.yaml"
