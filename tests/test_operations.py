@@ -289,3 +289,49 @@ def test_slurm_profile_dry_run_of_the_paper_config(tmp_path):
         assert f"--cpus-per-task={chunks}" in call, call[:400]
         assert f"--mem {chunks * max(r['mem_mb'] for r in chain)}" in call, call[:400]
         assert f"-t {sum(r['runtime'] for r in chain)}" in call, call[:400]
+
+
+def test_git_state_of_a_clone(tmp_path):
+    """Known answers: the commit git reports, clean, then dirty with the changed file named."""
+    import subprocess
+
+    from ams_anisotropy.provenance import git_state
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(tmp_path), *args], capture_output=True, text=True, check=True).stdout
+
+    git("init", "-q")
+    (tmp_path / "a.txt").write_text("1\n")
+    git("add", "a.txt")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "one")
+    state = git_state(tmp_path)
+    assert state["commit"] == git("rev-parse", "HEAD").strip()
+    assert state["dirty"] is False and state["changed_files"] == []
+    (tmp_path / "a.txt").write_text("2\n")
+    (tmp_path / "untracked.txt").write_text("not counted\n")
+    state = git_state(tmp_path)
+    assert state["dirty"] is True and state["changed_files"] == ["a.txt"]
+    assert git_state(tmp_path / "missing")["commit"] is None
+
+
+def test_code_hash_follows_the_modules_a_script_reaches(tmp_path):
+    from ams_anisotropy.codebase import code_hash
+
+    package = tmp_path / "ams_anisotropy"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "plots.py").write_text("from .io import write\n")
+    (package / "io.py").write_text("def write(): pass\n")
+    (package / "fit.py").write_text("X = 1\n")
+    script = tmp_path / "render.py"
+    script.write_text("from ams_anisotropy import plots\n")
+    before = code_hash(script)
+    (package / "fit.py").write_text("X = 2\n")  # not reached: same hash
+    assert code_hash(script) == before
+    (package / "io.py").write_text("def write(): return 1\n")  # reached through plots: new hash
+    changed = code_hash(script)
+    assert changed != before
+    copy = tmp_path / "copy"
+    shutil.copytree(package, copy / "ams_anisotropy")
+    shutil.copy(script, copy / "render.py")
+    assert code_hash(copy / "render.py") == changed  # contents and relative names only, not the folder

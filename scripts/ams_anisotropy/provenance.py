@@ -21,14 +21,13 @@ import os
 import platform
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 
-from .io import atomic_path
 from .codebase import code_hash, sha256_files
-
+from .io import atomic_path
 
 # Where the first Snakemake process leaves its command line and start time for the job processes it
 # spawns (they inherit its environment); the provenance job reads them back.
@@ -39,7 +38,7 @@ STARTED_VARIABLE = "AMS_ANISOTROPY_STARTED_UTC"
 def remember_invocation(argv: list[str]) -> None:
     """Record the command line and the start time, unless a parent Snakemake process already did."""
     os.environ.setdefault(COMMAND_LINE_VARIABLE, json.dumps(list(argv)))
-    os.environ.setdefault(STARTED_VARIABLE, datetime.now(timezone.utc).isoformat())
+    os.environ.setdefault(STARTED_VARIABLE, datetime.now(UTC).isoformat())
 
 
 def invocation() -> tuple[list[str], datetime]:
@@ -77,17 +76,17 @@ def git_state(directory: str | Path) -> dict:
     def git(*args):
         return subprocess.run(
             ["git", "-C", str(directory), *args], capture_output=True, text=True, timeout=30, check=True
-        ).stdout.strip()
+        ).stdout
 
     try:
-        commit = git("rev-parse", "HEAD")
-        status = git("status", "--porcelain", "--untracked-files=no")
-        branch = git("rev-parse", "--abbrev-ref", "HEAD")
+        commit = git("rev-parse", "HEAD").strip()
+        status = git("status", "--porcelain", "--untracked-files=no")  # lines "XY path": keep the spaces
+        branch = git("rev-parse", "--abbrev-ref", "HEAD").strip()
     except (OSError, subprocess.SubprocessError) as err:
         return {"commit": None, "dirty": None, "branch": None, "note": f"not a git clone or no git ({err})"}
     return {
         "commit": commit,
-        "dirty": bool(status),
+        "dirty": bool(status.strip()),
         "branch": branch,
         "changed_files": [line[3:] for line in status.splitlines()],
     }
