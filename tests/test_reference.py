@@ -391,8 +391,9 @@ def test_bad_inputs_fail_clearly(timeline, acceptance_map, tmp_path):
 
 
 def test_shared_efficiency_bins_equal_the_direct_weights(timeline, acceptance_map):
-    """Thresholds above every cutoff are combined from per-efficiency-bin accumulations: the same maps as
-    weighting every interval directly (the callable-efficiency path, one accumulation per threshold)."""
+    """Per-efficiency-bin accumulations shared by all thresholds minus each threshold's cutoff deficit give
+    the same maps as weighting every interval directly (the callable-efficiency path, one accumulation per
+    threshold): 18 GV (cut by the cutoff in part of the orbit) and 30, 60 GV (never)."""
     acc, _ = acceptance_map
     edges = np.array([0, 400, 800, 1200, 1600, 2500])
     eps = np.array([[1.0, 0.98, 0.97, 0.95, 0.93, 0.9, 1.0]] * 3) * np.array([[1.0], [1.01], [0.99]])
@@ -404,7 +405,7 @@ def test_shared_efficiency_bins_equal_the_direct_weights(timeline, acceptance_ma
     two_workers = reference.reference_maps(timeline, beams, efficiency=eps,
                                            **{**common, "settings": dataclasses.replace(SETTINGS, workers=2)})
     assert np.array_equal(shared.maps, two_workers.maps)  # bitwise, whatever the number of workers
-    for k in (1, 2):  # one threshold at a time through the general path, with its own eps row
+    for k in (0, 1, 2):  # one threshold at a time through the direct path, with its own eps row
         def eps_k(variable, k=k):
             return eps[k][reference.efficiency_bin(variable, edges)]
         direct = reference.reference_maps(timeline, beams[k:k + 1], 16, [common["n_events"][k]], [thresholds[k]],

@@ -48,7 +48,7 @@ except ImportError as error:  # pragma: no cover - the environment is incomplete
 # production defaults (config.yaml reference.*; chosen by the convergence test, docs/reference_maps.md)
 DEFAULT_LMAX = 96
 DEFAULT_KMAX = 8
-DEFAULT_EPSILON = 1e-6
+DEFAULT_EPSILON = 1e-5
 DEFAULT_OVERSAMPLING = 4
 _OFACTOR = 1.5  # ducc0's oversampling of the data cube (its documented default)
 

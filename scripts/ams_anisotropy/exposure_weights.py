@@ -211,18 +211,6 @@ def timeline_blocks(timeline, cone_column: str, efficiency_variable: str = "trig
         raise io.InputError("timeline: no good interval with livetime (nothing to build a reference from)")
 
 
-def max_cutoff_gv(timeline, cone_column: str) -> float:
-    """The largest cutoff of the good intervals (GV), reading only two columns: which thresholds the
-    cutoff cut can reach (w_k = 1 everywhere when cutoff_factor x this <= x_k)."""
-    largest = 0.0
-    for name, frame in iter_timeline_frames(timeline, ["good", cone_column]):
-        values = frame[cone_column].to_numpy(dtype=np.float64)[frame["good"].to_numpy().astype(bool)]
-        check_finite(name, cone_column, values)
-        if values.size:
-            largest = max(largest, float(values.max()))
-    return largest
-
-
 def efficiency_exposure(timeline, thresholds, upper, integral_flux: Callable, cutoff_factor: float,
                         cone_column: str, efficiency_variable: str, efficiency_edges) -> np.ndarray:
     """sum L w per threshold and efficiency bin, s, shape (n_thr, len(edges) + 1): the denominator of eps."""

@@ -52,7 +52,6 @@ from .exposure_weights import (  # noqa: F401
     efficiency_exposure,
     estimate_efficiency,
     interval_weights,
-    max_cutoff_gv,
     timeline_blocks,
 )
 from .shuffling import shuffled_reference_maps  # noqa: F401
@@ -139,22 +138,24 @@ def reference_maps(
     if settings.lmax > 4 * nside * settings.oversampling:
         raise ValueError(f"reference lmax {settings.lmax} is too high for Nside {nside} x oversampling "
                          f"{settings.oversampling}")
-    # Thresholds above every cutoff the selection can apply (w_k = 1 in every interval) differ only by
-    # their efficiency eps_k(bin): their exposure is a combination of one accumulation per efficiency bin
-    # (each interval enters one), so the cost is (varying thresholds + 1) passes instead of n_thr.
-    binned = efficiency is not None and not callable(efficiency)
-    if callable(efficiency):
-        constant = np.zeros(n_thr, dtype=bool)
-    else:
-        constant = cutoff_factor * max_cutoff_gv(timeline, cone_column) <= thresholds
-    varying = np.flatnonzero(~constant)
-    fixed = np.flatnonzero(constant)
+    # Exact decomposition of W_k(s) = L_s w_k(s) eps_k(b_s) with w_k = 1 - (1 - w_k):
+    #   sum_s W_k(s) X_s = sum_b eps_kb [sum_{s in bin b} L_s X_s] - sum_s L_s eps_k(b_s) (1 - w_k(s)) X_s.
+    # The first part is one accumulation per efficiency bin shared by every threshold (each interval enters
+    # one bin); the second, the cutoff's deficit, holds only the intervals whose cutoff the threshold's cut
+    # reaches (w_k < 1: near the geomagnetic equator, low thresholds). A species then costs ~1.5 passes over
+    # the timeline instead of one per threshold. A callable efficiency (a known model) takes the direct path.
+    direct = callable(efficiency)
+    binned = efficiency is not None and not direct
     edges = np.asarray(efficiency_edges, dtype=np.float64)
     n_bins = edges.size + 1 if binned else 1
+    eps = np.asarray(efficiency, dtype=np.float64) if binned else np.ones((n_thr, 1))
+    if binned and (eps.shape != (n_thr, n_bins) or not np.all(np.isfinite(eps)) or np.any(eps < 0)):
+        raise ValueError(f"efficiency: expected finite non-negative values of shape (n_thr, n_bins) = "
+                         f"({n_thr}, {n_bins}), got {eps.shape}")
     kwargs = dict(lmax=settings.lmax, kmax=settings.kmax, epsilon=settings.epsilon, nthreads=settings.nthreads,
                   workers=settings.workers)
-    engine = HarmonicExposure(max(varying.size, 1), **kwargs)
-    shared = HarmonicExposure(n_bins, **kwargs) if fixed.size else None
+    per_threshold = HarmonicExposure(n_thr, **kwargs)  # the direct weights, or the deficits
+    shared = None if direct else HarmonicExposure(n_bins, **kwargs)
     n_intervals = 0
     stride = int(settings.interval_stride)
     if stride < 1:
@@ -166,35 +167,29 @@ def reference_maps(
                 block, rotations=block.rotations[keep], livetime_s=block.livetime_s[keep] * stride,
                 cutoff_gv=block.cutoff_gv[keep], variable=block.variable[keep], time_unix_s=block.time_unix_s[keep])
         n_intervals += block.livetime_s.size
-        if varying.size:
-            weights = interval_weights(block, thresholds, upper, integral_flux, cutoff_factor, efficiency_edges,
-                                       efficiency)
-            engine.add(block.rotations, weights[varying])
-        if shared is not None:
-            if binned:
-                member = efficiency_bin(block.variable, edges)[None, :] == np.arange(n_bins)[:, None]
-                shared.add(block.rotations, member * block.livetime_s[None, :])
-            else:
-                shared.add(block.rotations, block.livetime_s[None, :])
-    total_weight = np.zeros(n_thr)
-    weighted_rotation = np.zeros((n_thr, 3, 3))
-    alm = np.zeros((n_thr, beams.shape[1], hp.Alm.getsize(settings.lmax)), dtype=np.complex128)
-    if varying.size:
-        total_weight[varying] = engine.total_weight
-        weighted_rotation[varying] = engine.weighted_rotation
-        alm[varying] = engine.sky_alm(beams[varying])
-    if shared is not None:
-        eps = np.ones((n_thr, 1)) if not binned else np.asarray(efficiency, dtype=np.float64)
-        if eps.shape != (n_thr, n_bins) or not np.all(np.isfinite(eps)) or np.any(eps < 0):
-            raise ValueError(f"efficiency: expected finite non-negative values of shape ({n_thr}, {n_bins}), "
-                             f"got {eps.shape}")
-        stacked = np.concatenate(beams[fixed], axis=0)  # (n_fixed * n_beams, n_alm)
+        if direct:
+            per_threshold.add(block.rotations, interval_weights(block, thresholds, upper, integral_flux,
+                                                                cutoff_factor, efficiency_edges, efficiency))
+            continue
+        ebin = efficiency_bin(block.variable, edges) if binned else np.zeros(block.livetime_s.size, dtype=np.int64)
+        shared.add(block.rotations, (ebin[None, :] == np.arange(n_bins)[:, None]) * block.livetime_s[None, :])
+        deficit = 1.0 - cutoff_weights(block.cutoff_gv, thresholds, upper, integral_flux, cutoff_factor).T
+        reached = deficit.any(axis=0)
+        if reached.any():
+            per_threshold.add(block.rotations[reached],
+                              (deficit * eps[:, ebin] * block.livetime_s[None, :])[:, reached])
+    if direct:
+        total_weight = per_threshold.total_weight.copy()
+        weighted_rotation = per_threshold.weighted_rotation.copy()
+        alm = per_threshold.sky_alm(beams)
+    else:
+        total_weight = eps @ shared.total_weight - per_threshold.total_weight
+        weighted_rotation = (np.einsum("kb,bij->kij", eps, shared.weighted_rotation)
+                             - per_threshold.weighted_rotation)
+        stacked = beams.reshape(-1, beams.shape[2])  # (n_thr * n_beams, n_alm)
         per_bin = shared.sky_alm(np.broadcast_to(stacked, (n_bins, *stacked.shape)))
-        per_bin = per_bin.reshape(n_bins, fixed.size, beams.shape[1], -1)
-        coefficients = eps[fixed]  # (n_fixed, n_bins)
-        alm[fixed] = np.einsum("fb,bfjl->fjl", coefficients, per_bin)
-        total_weight[fixed] = coefficients @ shared.total_weight
-        weighted_rotation[fixed] = np.einsum("fb,bij->fij", coefficients, shared.weighted_rotation)
+        per_bin = per_bin.reshape(n_bins, n_thr, beams.shape[1], -1)
+        alm = np.einsum("kb,bkjl->kjl", eps, per_bin) - per_threshold.sky_alm(beams)
     for k in range(n_thr):
         if n_events[k] > 0 and total_weight[k] <= 0:
             raise ValueError(f"threshold {thresholds[k]:g}: the reference map is empty (no exposure)")
