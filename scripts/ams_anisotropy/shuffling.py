@@ -81,7 +81,7 @@ def shuffled_reference_maps(
     n_shuffles : int
         Number of independent shuffles averaged (each a seeded permutation of the event times).
     rng : numpy.random.Generator
-        E.g. ``ams_anisotropy.rng.generator(seed, "reference_shuffle", species_index)``.
+        E.g. ``ams_anisotropy.rng.generator(seed, "reference_shuffle", "proton", "permutations")``.
     max_events : int or None
         If set, a seeded random subsample of at most this many events per threshold is shuffled
         (the map is rescaled to N_k); bounds the time and the memory (~120 bytes per event).
