@@ -73,7 +73,7 @@ with rule_logging(snakemake) as log:
             efficiency_edges=recipe.efficiency_edges,
             efficiency_min_events_per_bin=ref_cfg["efficiency_min_events_per_bin"],
             acceptance_symmetry=ref_cfg["acceptance_symmetry"], acceptance_min_events=ref_cfg["acceptance_min_events"],
-            settings=settings,
+            settings=settings, time_max_unix_s=snakemake.params.period_cut["time_max_unix_s"],
         )
         if efficiency is not None:
             log.info("efficiency per %s bin (lowest threshold): %s", recipe.histogram_variable,

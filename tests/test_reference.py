@@ -415,3 +415,30 @@ def test_shared_efficiency_bins_equal_the_direct_weights(timeline, acceptance_ma
         np.testing.assert_allclose(shared.dipole_response[k], direct.dipole_response[0], rtol=1e-6,
                                    atol=1e-8 * np.abs(direct.dipole_response).max())
         np.testing.assert_allclose(shared.q_matrix[k], direct.q_matrix[0], atol=1e-12)
+
+
+def test_species_data_taking_end_cuts_the_exposure(timeline, acceptance_map):
+    """A species whose data taking ends inside the timeline (the paper's e±: 6.5 of 7.5 years) gets the
+    exposure of the intervals before that time (the one holding it in proportion): the same maps as the
+    timeline cut there, and not the whole timeline's."""
+    acc, _ = acceptance_map
+    start = timeline["time_unix_s"].to_numpy()
+    cut_index = 12000
+    end = start[cut_index]  # an interval edge: the cut timeline is exactly the intervals before it
+    beams, _ = reference.acceptance_beams(acc[None], SETTINGS.lmax, SETTINGS.kmax)
+    common = dict(nside=16, n_events=[1e4], thresholds=[18.0], upper=None, integral_flux=power_law_integral,
+                  settings=SETTINGS)
+    with_end = reference.reference_maps(timeline, beams, time_max_unix_s=end, **common)
+    truncated = reference.reference_maps(timeline.iloc[:cut_index], beams, **common)
+    whole = reference.reference_maps(timeline, beams, **common)
+    np.testing.assert_allclose(with_end.maps, truncated.maps, rtol=1e-9, atol=1e-9 * truncated.maps.max())
+    assert with_end.n_intervals == int(timeline["good"].iloc[:cut_index].sum())
+    assert np.abs(whole.maps - truncated.maps).max() > 1e-3 * truncated.maps.max()
+    # half of the interval holding the end counts
+    half = reference.efficiency_exposure(timeline.iloc[cut_index:cut_index + 1].assign(good=True), [18.0], None,
+                                         power_law_integral, 1.2, "cutoff_max_pos_40_gv", "trigger_rate_hz",
+                                         [0, 1e4], time_max_unix_s=end + 5.0)
+    full = reference.efficiency_exposure(timeline.iloc[cut_index:cut_index + 1].assign(good=True), [18.0], None,
+                                         power_law_integral, 1.2, "cutoff_max_pos_40_gv", "trigger_rate_hz", [0, 1e4])
+    duration = float(timeline["duration_s"].iloc[cut_index])
+    assert half.sum() == pytest.approx(full.sum() * 5.0 / duration, rel=1e-6)

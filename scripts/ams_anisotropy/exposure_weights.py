@@ -146,6 +146,8 @@ class TimelineBlock:
     rotations (n, 3, 3): detector -> galactic, columns = AMS x, y, z axes in galactic coordinates;
     livetime_s (n,) = duration x livetime fraction, s; cutoff_gv (n,) the selection's max cutoff in the
     field of view, GV; variable (n,) the efficiency variable (Hz or GV); time_unix_s (n,) interval start.
+    With ``time_max_unix_s`` (a species' own data-taking end) the livetime of the interval holding it is
+    the fraction before it, and later intervals are left out.
     """
 
     name: str
@@ -157,12 +159,14 @@ class TimelineBlock:
 
 
 def timeline_blocks(timeline, cone_column: str, efficiency_variable: str = "trigger_rate_hz",
-                    max_axis_norm_error: float = 1e-3) -> Iterator[TimelineBlock]:
+                    max_axis_norm_error: float = 1e-3, time_max_unix_s: float | None = None) -> Iterator[TimelineBlock]:
     """Stream the good intervals of a timeline (paths, frames or an iterable of them), checked.
 
     ``cone_column``: the cutoff column of the selection (:func:`cutoff_column`); ``efficiency_variable``:
     "trigger_rate_hz" or "cutoff" (= ``cone_column``); ``max_axis_norm_error``: tolerance on the
-    orthonormality of the AMS axes (dimensionless). Raises io.InputError naming the chunk for non-finite
+    orthonormality of the AMS axes (dimensionless); ``time_max_unix_s``: end of the species' data taking
+    (POSIX s; events at or after it are cut by the selection, so the exposure stops there too; None: the
+    whole timeline). Raises io.InputError naming the chunk for non-finite
     values, non-orthonormal axes, non-positive durations, livetime fractions outside [0, 1], an empty
     timeline or one without any good interval with livetime.
     """
@@ -203,8 +207,15 @@ def timeline_blocks(timeline, cone_column: str, efficiency_variable: str = "trig
         if np.any(duration <= 0) or np.any(live < 0) or np.any(live > 1):
             raise io.InputError(f"{name}: duration_s must be > 0 and livetime_fraction in [0, 1]")
         livetime = duration * live
+        if time_max_unix_s is not None:
+            # the fraction of each interval before the species' data-taking end (as the simulation does)
+            livetime = livetime * np.clip((time_max_unix_s - start) / duration, 0.0, 1.0)
+            kept = livetime > 0
+            rotations, livetime, cut, variable, start = (rotations[kept], livetime[kept], cut[kept], variable[kept],
+                                                         start[kept])
         total_livetime_s += float(livetime.sum())
-        yield TimelineBlock(name, rotations, livetime, cut, variable, start)
+        if livetime.size:
+            yield TimelineBlock(name, rotations, livetime, cut, variable, start)
     if n_rows == 0:
         raise io.InputError("timeline: no rows (empty timeline)")
     if total_livetime_s <= 0:
@@ -212,13 +223,14 @@ def timeline_blocks(timeline, cone_column: str, efficiency_variable: str = "trig
 
 
 def efficiency_exposure(timeline, thresholds, upper, integral_flux: Callable, cutoff_factor: float,
-                        cone_column: str, efficiency_variable: str, efficiency_edges) -> np.ndarray:
+                        cone_column: str, efficiency_variable: str, efficiency_edges,
+                        time_max_unix_s: float | None = None) -> np.ndarray:
     """sum L w per threshold and efficiency bin, s, shape (n_thr, len(edges) + 1): the denominator of eps."""
     thresholds, upper = check_range(thresholds, upper)
     edges = np.asarray(efficiency_edges, dtype=np.float64)
     n_bins = edges.size + 1
     out = np.zeros((thresholds.size, n_bins))
-    for block in timeline_blocks(timeline, cone_column, efficiency_variable):
+    for block in timeline_blocks(timeline, cone_column, efficiency_variable, time_max_unix_s=time_max_unix_s):
         lw = block.livetime_s[:, None] * cutoff_weights(block.cutoff_gv, thresholds, upper, integral_flux,
                                                          cutoff_factor)
         ebin = efficiency_bin(block.variable, edges)

@@ -107,6 +107,7 @@ def reference_maps(
     efficiency_edges=DEFAULT_TRIGGER_RATE_EDGES_HZ,
     efficiency=None,
     settings: IntegrationSettings = IntegrationSettings(),
+    time_max_unix_s: float | None = None,
 ) -> ReferenceMaps:
     """Galactic reference maps of every threshold in one streamed pass over the timeline.
 
@@ -124,6 +125,8 @@ def reference_maps(
     thresholds, upper, integral_flux, cutoff_factor, cone_column, efficiency_variable, efficiency_edges,
     efficiency : see :func:`exposure_weights.interval_weights` (efficiency None = 1: the "noeff" variant).
     settings : IntegrationSettings
+    time_max_unix_s : float or None
+        End of the species' own data-taking period (``species.<name>.duration_days``), POSIX s.
     """
     thresholds, upper = check_range(thresholds, upper)
     n_thr = thresholds.size
@@ -160,7 +163,7 @@ def reference_maps(
     stride = int(settings.interval_stride)
     if stride < 1:
         raise ValueError(f"interval_stride must be a positive integer, got {settings.interval_stride!r}")
-    for block in timeline_blocks(timeline, cone_column, efficiency_variable):
+    for block in timeline_blocks(timeline, cone_column, efficiency_variable, time_max_unix_s=time_max_unix_s):
         if stride > 1:
             keep = slice(0, None, stride)
             block = dataclasses.replace(
@@ -230,6 +233,7 @@ def data_driven_reference(
     acceptance_symmetry: str = "none",
     acceptance_min_events: float = 0.0,
     settings: IntegrationSettings = IntegrationSettings(),
+    time_max_unix_s: float | None = None,
 ):
     """The workflow's reference: acceptance and efficiency from the binned events, then the exposure.
 
@@ -242,7 +246,7 @@ def data_driven_reference(
                                      acceptance_min_events, dipole_response=True)
     common = dict(thresholds=thresholds, upper=upper, integral_flux=integral_flux, cutoff_factor=cutoff_factor,
                   cone_column=cone_column, efficiency_variable=efficiency_variable,
-                  efficiency_edges=efficiency_edges)
+                  efficiency_edges=efficiency_edges, time_max_unix_s=time_max_unix_s)
     efficiency = None
     if event_histogram is not None:
         exposure_per_bin = efficiency_exposure(timeline, **common)

@@ -54,6 +54,7 @@ rule reference_maps:
         cutoff_factor=config["selection"]["cutoff_factor"],
         cone_half_angle_deg=config["selection"]["cone_half_angle_deg"],
         nside=config["maps"]["nside"],
+        period_cut=lambda wildcards: species_period_cut(wildcards.species),
         reference=lambda wildcards: (
             pick(config["reference"], "n_shuffles", "shuffle_max_events")
             if wildcards.variant == "shuffle"
