@@ -3,7 +3,7 @@
 import pandas as pd
 
 from _workflow import rule_logging
-from ams_anisotropy import io, plots
+from ams_anisotropy import io, paper_results, plots
 from ams_anisotropy.fit import pixels_with_exposure
 
 with rule_logging(snakemake) as log:
@@ -14,10 +14,15 @@ with rule_logging(snakemake) as log:
         table = pd.concat([pd.read_csv(path) for path in snakemake.input.tables], ignore_index=True)
     else:
         table = pd.read_csv(snakemake.input.table)
+    published = None
+    if getattr(snakemake.params, "mark_paper_limits", False):  # the paper's six limits as red stars
+        published = {s: paper_results.published_limits(s) for s in table["species"].unique()}
     if figure == "figure1":
-        plots.figure1_electrons_positrons(table, output.png, output.pdf, label=label, limit_column="delta_ul95_sys")
+        plots.figure1_electrons_positrons(table, output.png, output.pdf, label=label, limit_column="delta_ul95_sys",
+                                          published=published)
     elif figure == "figure2":
-        plots.figure2_nuclei(table, output.png, output.pdf, label=label, limit_column="delta_ul95_sys")
+        plots.figure2_nuclei(table, output.png, output.pdf, label=label, limit_column="delta_ul95_sys",
+                             published=published)
     else:
         species = snakemake.wildcards.species
         plots.components_vs_threshold(table, species, output.components, output.components_pdf, label=label)

@@ -239,7 +239,7 @@ def _prepare_limit_panel(rows: pd.DataFrame, species: str, limit_column: str, ba
     }
 
 
-def _draw_limit_panel(ax, panel, species: str, label: str, limit_column: str) -> None:
+def _draw_limit_panel(ax, panel, species: str, label: str, limit_column: str, published=None) -> None:
     thresholds = panel["thresholds"]
     b68_lo, b68_hi, b95_lo, b95_hi = panel["bands"]
     # bands: log axes, so clip zero lower edges to a small positive value for drawing
@@ -253,10 +253,15 @@ def _draw_limit_panel(ax, panel, species: str, label: str, limit_column: str) ->
         thresholds, panel["limit"], "o", color="black", ms=6, zorder=4, gid=limit_column,
         label="95% C.I. upper limit",
     )
+    marks = [(t, 100.0 * v) for t, v in (published or {}).get(species, [])]
+    if marks:  # the paper's own limits (paper_results.PAPER_LIMITS), in percent like the panel
+        ax.plot([m[0] for m in marks], [m[1] for m in marks], "*", color="tab:red", ms=13, zorder=5,
+                gid="paper_limit", label="AMS-02, TAUP 2019")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(*_log_limits(thresholds, 1.25))
-    all_y = np.concatenate([panel["limit"], b95_hi, np.maximum(b95_lo, floor), panel["median_stat"]])
+    all_y = np.concatenate([panel["limit"], b95_hi, np.maximum(b95_lo, floor), panel["median_stat"],
+                            [m[1] for m in marks]])
     ax.set_ylim(*_log_limits(all_y, 1.35))
     _format_log_axis(ax.xaxis)
     _format_log_axis(ax.yaxis)
@@ -275,7 +280,8 @@ def _empty_panel(ax, species: str, label: str) -> None:
 
 
 def _limits_figure(
-    table, species_list, nrows, ncols, figsize, png_path, pdf_path, label, limit_column, bands, dpi, what
+    table, species_list, nrows, ncols, figsize, png_path, pdf_path, label, limit_column, bands, dpi, what,
+    published=None,
 ) -> Figure:
     table = _as_frame(table)
     png_path, pdf_path = _check_paths(png_path, pdf_path)
@@ -292,7 +298,7 @@ def _limits_figure(
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax, species in zip(axes, species_list, strict=True):
         if species in panels:
-            _draw_limit_panel(ax, panels[species], species, label, limit_column)
+            _draw_limit_panel(ax, panels[species], species, label, limit_column, published)
         else:
             _empty_panel(ax, species, label)
 
@@ -302,6 +308,8 @@ def _limits_figure(
     )
     limit_text = "95% C.I. upper limit" + (" (with syst.)" if limit_column.endswith("_sys") else "")
     handles = [Line2D([], [], ls="", marker="o", color="black", label=limit_text)]
+    if published:
+        handles.append(Line2D([], [], ls="", marker="*", ms=11, color="tab:red", label="AMS-02 limit (TAUP 2019)"))
     if any(p["median_sys"] is not None for p in panels.values()):
         handles.append(
             Line2D([], [], ls="-", color="black", label="isotropic expectation (median), stat. + syst.")
@@ -324,6 +332,7 @@ def figure1_electrons_positrons(
     limit_column: str = "delta_ul95",
     bands: str = "auto",
     dpi: float = 150.0,
+    published=None,
 ) -> Figure:
     """The paper's Figure 1: 95% C.I. upper limits on the dipole amplitude of e+ (left) and e- (right).
 
@@ -346,6 +355,8 @@ def figure1_electrons_positrons(
         (``auto``), always with systematics (``sys``, error if absent) or statistics only (``stat``).
     dpi : float
         Resolution of the PNG (dots per inch).
+    published : dict {species: [(threshold, limit), ...]}, optional
+        The paper's own limits (fractions) to mark as red stars (``paper_results.published_limits``).
 
     Returns
     -------
@@ -360,7 +371,7 @@ def figure1_electrons_positrons(
     """
     return _limits_figure(
         table, ("positron", "electron"), 1, 2, (10.0, 4.6), png_path, pdf_path, label, limit_column,
-        bands, dpi, "figure1_electrons_positrons",
+        bands, dpi, "figure1_electrons_positrons", published,
     )
 
 
@@ -372,6 +383,7 @@ def figure2_nuclei(
     limit_column: str = "delta_ul95",
     bands: str = "auto",
     dpi: float = 150.0,
+    published=None,
 ) -> Figure:
     """The paper's Figure 2: 95% C.I. upper limits for p (upper left), He, C, O (lower right) vs R_min (GV).
 
@@ -380,7 +392,7 @@ def figure2_nuclei(
     """
     return _limits_figure(
         table, ("proton", "helium", "carbon", "oxygen"), 2, 2, (10.0, 8.4), png_path, pdf_path, label,
-        limit_column, bands, dpi, "figure2_nuclei",
+        limit_column, bands, dpi, "figure2_nuclei", published,
     )
 
 

@@ -194,6 +194,8 @@ def combined_tables():
     tables.append(f"{SET_OUT}/tables/selection_summary.csv")
     if config["input"]["source"] == "simulation":
         tables.append(f"{SET_OUT}/tables/sample_sizes.csv")
+    if config.get("compare_with_paper", False):
+        tables.append(f"{SET_OUT}/tables/paper_reproduction.csv")
     return tables
 
 

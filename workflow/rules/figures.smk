@@ -19,6 +19,7 @@ rule figure1_electrons_positrons:
     params:
         figure="figure1",
         label=config.get("figures", {}).get("label", ""),
+        mark_paper_limits=config.get("compare_with_paper", False),
         code=code_hash("render_figures.py"),
     log:
         f"{SET_OUT}/logs/figure1.log",
@@ -44,6 +45,7 @@ rule figure2_nuclei:
     params:
         figure="figure2",
         label=config.get("figures", {}).get("label", ""),
+        mark_paper_limits=config.get("compare_with_paper", False),
         code=code_hash("render_figures.py"),
     log:
         f"{SET_OUT}/logs/figure2.log",

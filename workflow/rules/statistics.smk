@@ -165,3 +165,25 @@ rule sample_sizes:
         "../../envs/statistics.yaml"
     script:
         "../../scripts/sample_sizes.py"
+
+
+rule paper_reproduction:
+    input:
+        table=f"{SET_OUT}/tables/dipole_limits.csv",
+    output:
+        table=report(
+            f"{SET_OUT}/tables/paper_reproduction.csv",
+            caption="../report/paper_reproduction.rst",
+            category="Tables",
+        ),
+    params:
+        code=code_hash("paper_reproduction.py"),
+    log:
+        f"{SET_OUT}/logs/paper_reproduction.log",
+    resources:
+        mem_mb=500,
+        runtime=5,
+    conda:
+        "../../envs/statistics.yaml"
+    script:
+        "../../scripts/paper_reproduction.py"
