@@ -26,7 +26,6 @@ from functools import lru_cache
 import healpy as hp
 import numpy as np
 
-
 ACCEPTANCE_SYMMETRIES = ("none", "x", "y", "xy")
 
 

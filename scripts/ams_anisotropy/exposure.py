@@ -167,7 +167,8 @@ def pixel_averaged_maps(alm, nside: int, lmax: int, oversampling: int = DEFAULT_
     alm = np.asarray(alm, dtype=np.complex128)
     shape = alm.shape[:-1]
     if alm.shape[-1] != n_alm(lmax, lmax):
-        raise ValueError(f"alm: last axis must hold {n_alm(lmax, lmax)} coefficients (lmax={lmax}), got {alm.shape[-1]}")
+        raise ValueError(f"alm: last axis must hold {n_alm(lmax, lmax)} coefficients (lmax={lmax}), "
+                         f"got {alm.shape[-1]}")
     fine = nside * oversampling
     flat = alm.reshape(-1, alm.shape[-1])
     out = np.empty((flat.shape[0], hp.nside2npix(nside)))

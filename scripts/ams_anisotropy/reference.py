@@ -40,8 +40,14 @@ from .dipole_absorption import (  # noqa: F401 - the workflow's names for the ab
     fitted_dipole_transform,
     response_labels,
 )
-from .exposure import DEFAULT_EPSILON, DEFAULT_KMAX, DEFAULT_LMAX, DEFAULT_OVERSAMPLING, HarmonicExposure
-from .exposure import pixel_averaged_maps
+from .exposure import (
+    DEFAULT_EPSILON,
+    DEFAULT_KMAX,
+    DEFAULT_LMAX,
+    DEFAULT_OVERSAMPLING,
+    HarmonicExposure,
+    pixel_averaged_maps,
+)
 from .exposure_weights import (  # noqa: F401
     DEFAULT_TRIGGER_RATE_EDGES_HZ,
     EFFICIENCY_VARIABLES,

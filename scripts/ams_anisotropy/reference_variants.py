@@ -9,9 +9,9 @@ dipole between the variants of a group is a systematic uncertainty (config ``lim
 | ``cutoff<f>`` | the selection's cutoff factor (1.0 and 1.4 around 1.2): its own counts and histograms | cutoff |
 | ``noeff`` | no efficiency correction (a diagnostic of the spurious dipole the paper warns of) | none |
 | ``shuffle`` | event shuffling instead of the exposure integration (absorbs a real dipole: reported only) | none |
-| ``effcutoff`` | efficiency binned in the field-of-view cutoff (``efficiency_cutoff_edges_gv``) instead of the trigger rate | efficiency model |
-| ``efffine`` | efficiency in twice as many trigger-rate bins (each nominal bin split at its middle) | efficiency model |
-| ``accband`` | acceptance and exposure at half the band limit (lmax / 2, kmax / 2) | acceptance estimate |
+| ``effcutoff`` | efficiency binned in the field-of-view cutoff instead of the trigger rate | efficiency model |
+| ``efffine`` | efficiency in twice as many trigger-rate bins (each bin split at its middle) | efficiency model |
+| ``accband`` | acceptance and exposure at half the band limit (lmax / 2, kmax / 2) | acceptance |
 | ``cadence2`` | every second timeline interval, with twice its weight (a 2x coarser exposure sampling) | exposure integration |
 
 The histograms of the efficiency variables are written by the binning at the refined edges (every
