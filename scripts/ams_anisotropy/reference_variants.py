@@ -12,7 +12,7 @@ dipole between the variants of a group is a systematic uncertainty (config ``lim
 | ``effcutoff`` | efficiency binned in the field-of-view cutoff instead of the trigger rate | efficiency model |
 | ``efffine`` | efficiency in twice as many trigger-rate bins (each bin split at its middle) | efficiency model |
 | ``accband`` | acceptance and exposure at half the band limit (lmax / 2, kmax / 2) | acceptance |
-| ``cadence2`` | every second timeline interval, with twice its weight (a 2x coarser exposure sampling) | exposure integration |
+| ``cadence2`` | every second timeline interval with twice its weight (2x coarser sampling) | exposure integration |
 
 The histograms of the efficiency variables are written by the binning at the refined edges (every
 nominal bin split at its middle, :func:`refined_edges`), so the nominal and ``efffine`` bins are both
