@@ -21,9 +21,7 @@ which moves the numbers by a sizeable fraction of sigma.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -31,37 +29,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: the tests' helpers
+from workflow_helpers import copy_project, run_snakemake  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 EXPECTED = ROOT / "tests" / "expected" / "ci_dipole_limits.csv"
-PROJECT_FILES = ["Snakefile", "workflow", "scripts", "config", "resources", "envs", "pyproject.toml", "profiles"]
 KEYS = ["species", "threshold", "unit"]
 COUNT_COLUMNS = {"n_events", "dof", "pseudo_skies_used", "pseudo_skies_failed"}
 RTOL = 1e-5
 ATOL = 1e-7
-
-
-def copy_project(destination: Path) -> Path:
-    """The files the workflow needs, copied (times kept) into ``destination``."""
-    destination.mkdir(parents=True, exist_ok=True)
-    for name in PROJECT_FILES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, destination / name, ignore=shutil.ignore_patterns("__pycache__"))
-        elif source.exists():
-            shutil.copy2(source, destination / name)
-    return destination
-
-
-def run_snakemake(workdir: Path, *args: str, timeout_s: float = 1800) -> subprocess.CompletedProcess:
-    """Snakemake in ``workdir`` with the package of that copy first on the path of every job."""
-    paths = [str(workdir / "scripts"), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
-    command = [sys.executable, "-m", "snakemake", *args]
-    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout_s, env=env)
-    if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed in {workdir}:\n{result.stdout[-4000:]}\n"
-                           f"{result.stderr[-8000:]}")
-    return result
 
 
 def run_ci_workflow(workdir: Path, cores: int = 2) -> Path:
