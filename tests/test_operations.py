@@ -26,7 +26,7 @@ JOB_HEADER = re.compile(r"^(?:local)?rule (\w+):$")
 
 def _project(destination: Path) -> Path:
     workdir = _copy_project(destination)
-    shutil.copytree(ROOT / "profiles", workdir / "profiles")
+    shutil.copytree(ROOT / "profiles", workdir / "profiles", dirs_exist_ok=True)  # the profiles are part of it
     return workdir
 
 
