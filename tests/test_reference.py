@@ -442,3 +442,24 @@ def test_species_data_taking_end_cuts_the_exposure(timeline, acceptance_map):
                                          power_law_integral, 1.2, "cutoff_max_pos_40_gv", "trigger_rate_hz", [0, 1e4])
     duration = float(timeline["duration_s"].iloc[cut_index])
     assert half.sum() == pytest.approx(full.sum() * 5.0 / duration, rel=1e-6)
+
+
+def test_one_pass_efficiency_equals_the_two_pass_estimate(timeline, acceptance_map):
+    """The efficiency estimated inside the exposure pass (its denominators from the same accumulations)
+    equals the two-pass estimate (efficiency_exposure, then estimate_efficiency, then the maps)."""
+    acc, _ = acceptance_map
+    edges = np.array([0, 400, 800, 1200, 1600, 2500])
+    thresholds = [18.0, 30.0]
+    rng = generator(8, "tests", 4)
+    histogram = rng.poisson(2000.0, size=(2, edges.size + 1)).astype(float) * np.array([[1.0], [0.5]])
+    beams, _ = reference.acceptance_beams(np.vstack([acc] * 2), SETTINGS.lmax, SETTINGS.kmax)
+    one = reference.reference_maps(timeline, beams, 16, [1e4, 5e3], thresholds, None, power_law_integral,
+                                   efficiency_edges=edges, event_histogram=histogram, settings=SETTINGS)
+    denominators = reference.efficiency_exposure(timeline, thresholds, None, power_law_integral, 1.2,
+                                                 "cutoff_max_pos_40_gv", "trigger_rate_hz", edges)
+    eps = reference.estimate_efficiency(histogram, denominators)
+    np.testing.assert_allclose(one.efficiency, eps, rtol=1e-9)
+    two = reference.reference_maps(timeline, beams, 16, [1e4, 5e3], thresholds, None, power_law_integral,
+                                   efficiency_edges=edges, efficiency=eps, settings=SETTINGS)
+    np.testing.assert_allclose(one.maps, two.maps, rtol=1e-8, atol=1e-10 * two.maps.max())
+    assert not np.allclose(eps, 1.0)  # the test's histogram is not flat

@@ -137,6 +137,43 @@ class HarmonicExposure:
         self.weighted_rotation += np.einsum("kn,nij->kij", weights, rotations)
         self.n_pointings += rotations.shape[0]
 
+    def add_sparse(self, pointings, rotations, entries) -> None:
+        """Accumulate a few sets, each on its own subset of one block's pointings.
+
+        ``pointings`` (n, 3) from :func:`pointing_angles` of ``rotations`` (n, 3, 3); ``entries``: a list of
+        (set index, row indices, weights >= 0) with the rows of that set (each set at most once per call).
+        The cubes are filled concurrently (``workers``); each cube sees its blocks in call order, so the
+        result does not depend on the number of workers.
+        """
+        if self._done:
+            raise RuntimeError("HarmonicExposure: sky_alm() was already called")
+        entries = [(int(k), np.asarray(rows), np.asarray(w, dtype=np.float64)) for k, rows, w in entries]
+        if len({k for k, _, _ in entries}) != len(entries):
+            raise ValueError("add_sparse: a set appears twice in one call")
+        for k, rows, w in entries:
+            if not 0 <= k < self.n_sets or rows.shape != w.shape or not np.all(np.isfinite(w)) or np.any(w < 0):
+                raise ValueError(f"add_sparse: set {k}: bad rows or weights")
+
+        def accumulate(entry):
+            k, rows, w = entry
+            if rows.size == 0:
+                return
+            if self._cubes[k] is None:
+                self._cubes[k] = ducc0.totalconvolve.Interpolator(
+                    self.lmax, self.kmax, 1, epsilon=self.epsilon, ofactor=_OFACTOR, nthreads=self.nthreads)
+            self._cubes[k].deinterpol(np.ascontiguousarray(pointings[rows]), np.ascontiguousarray(w[None, :]))
+
+        if self.workers == 1 or len(entries) == 1:
+            for entry in entries:
+                accumulate(entry)
+        else:
+            with ThreadPoolExecutor(max_workers=self.workers) as pool:
+                list(pool.map(accumulate, entries))
+        for k, rows, w in entries:
+            self.total_weight[k] += w.sum()
+            self.weighted_rotation[k] += np.einsum("n,nij->ij", w, rotations[rows])
+        self.n_pointings += rotations.shape[0]
+
     def sky_alm(self, beams) -> np.ndarray:
         """Sky alm (n_sets, n_beams, n_alm(lmax, lmax)) of the accumulated weights for each beam.
 

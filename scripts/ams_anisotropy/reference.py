@@ -47,6 +47,7 @@ from .exposure import (
     DEFAULT_OVERSAMPLING,
     HarmonicExposure,
     pixel_averaged_maps,
+    pointing_angles,
 )
 from .exposure_weights import (  # noqa: F401
     DEFAULT_TRIGGER_RATE_EDGES_HZ,
@@ -88,7 +89,8 @@ class ReferenceMaps:
     dipole_response (n_thr, 3, npix): d maps / d rho_a (galactic x, y, z) through the data-driven
     acceptance, same normalisation (None if not computed); q_matrix (n_thr, 3, 3): Q = the W-weighted
     mean rotation; n_intervals: good intervals used; total_weight_s (n_thr,): sum of W (s);
-    n_clipped_pixels (n_thr,): pixels where the band-limited map dipped below zero (set to 0).
+    n_clipped_pixels (n_thr,): pixels where the band-limited map dipped below zero (set to 0);
+    efficiency (n_thr, n_bins): the eps applied (estimated or given; None without a binned efficiency).
     """
 
     maps: np.ndarray
@@ -97,6 +99,7 @@ class ReferenceMaps:
     n_intervals: int
     total_weight_s: np.ndarray
     n_clipped_pixels: np.ndarray
+    efficiency: np.ndarray | None = None
 
 
 def reference_maps(
@@ -114,6 +117,8 @@ def reference_maps(
     efficiency=None,
     settings: IntegrationSettings = IntegrationSettings(),
     time_max_unix_s: float | None = None,
+    event_histogram=None,
+    efficiency_min_events_per_bin: float = 400.0,
 ) -> ReferenceMaps:
     """Galactic reference maps of every threshold in one streamed pass over the timeline.
 
@@ -133,6 +138,10 @@ def reference_maps(
     settings : IntegrationSettings
     time_max_unix_s : float or None
         End of the species' own data-taking period (``species.<name>.duration_days``), POSIX s.
+    event_histogram : array (n_thr, len(efficiency_edges) + 1), optional
+        Selected events per efficiency bin: eps is then estimated from it and the exposure of the same pass
+        (:func:`exposure_weights.estimate_efficiency` with ``efficiency_min_events_per_bin``); returned in
+        ``ReferenceMaps.efficiency``.
     """
     thresholds, upper = check_range(thresholds, upper)
     n_thr = thresholds.size
@@ -148,23 +157,30 @@ def reference_maps(
         raise ValueError(f"reference lmax {settings.lmax} is too high for Nside {nside} x oversampling "
                          f"{settings.oversampling}")
     # Exact decomposition of W_k(s) = L_s w_k(s) eps_k(b_s) with w_k = 1 - (1 - w_k):
-    #   sum_s W_k(s) X_s = sum_b eps_kb [sum_{s in bin b} L_s X_s] - sum_s L_s eps_k(b_s) (1 - w_k(s)) X_s.
+    #   sum_s W_k(s) X_s = sum_b eps_kb [sum_{s in b} L_s X_s - sum_{s in b} L_s (1 - w_k(s)) X_s].
     # The first part is one accumulation per efficiency bin shared by every threshold (each interval enters
-    # one bin); the second, the cutoff's deficit, holds only the intervals whose cutoff the threshold's cut
-    # reaches (w_k < 1: near the geomagnetic equator, low thresholds). A species then costs ~1.5 passes over
-    # the timeline instead of one per threshold. A callable efficiency (a known model) takes the direct path.
+    # one bin); the second, the cutoff's deficit per threshold and bin, holds only the intervals whose cutoff
+    # the threshold's cut reaches (w_k < 1: near the geomagnetic equator, low thresholds). So a species costs
+    # ~1.3 passes over the timeline, and one pass gives the efficiency's denominators too (sum_{s in b} L w_k
+    # = the difference of the two parts' total weights): eps_k is estimated after the pass. A callable
+    # efficiency (a known model) takes the direct path, one accumulation per threshold.
     direct = callable(efficiency)
-    binned = efficiency is not None and not direct
+    estimate = event_histogram is not None
+    if estimate and efficiency is not None:
+        raise ValueError("give either an efficiency or an event histogram to estimate it from, not both")
+    binned = estimate or (efficiency is not None and not direct)
     edges = np.asarray(efficiency_edges, dtype=np.float64)
     n_bins = edges.size + 1 if binned else 1
-    eps = np.asarray(efficiency, dtype=np.float64) if binned else np.ones((n_thr, 1))
-    if binned and (eps.shape != (n_thr, n_bins) or not np.all(np.isfinite(eps)) or np.any(eps < 0)):
-        raise ValueError(f"efficiency: expected finite non-negative values of shape (n_thr, n_bins) = "
-                         f"({n_thr}, {n_bins}), got {eps.shape}")
+    if binned and not estimate:
+        eps = np.asarray(efficiency, dtype=np.float64)
+        if eps.shape != (n_thr, n_bins) or not np.all(np.isfinite(eps)) or np.any(eps < 0):
+            raise ValueError(f"efficiency: expected finite non-negative values of shape (n_thr, n_bins) = "
+                             f"({n_thr}, {n_bins}), got {eps.shape}")
     kwargs = dict(lmax=settings.lmax, kmax=settings.kmax, epsilon=settings.epsilon, nthreads=settings.nthreads,
                   workers=settings.workers)
-    per_threshold = HarmonicExposure(n_thr, **kwargs)  # the direct weights, or the deficits
+    per_threshold = HarmonicExposure(n_thr, **kwargs) if direct else None
     shared = None if direct else HarmonicExposure(n_bins, **kwargs)
+    deficits = None if direct else HarmonicExposure(n_thr * n_bins, **kwargs)  # set k * n_bins + b
     n_intervals = 0
     stride = int(settings.interval_stride)
     if stride < 1:
@@ -180,25 +196,47 @@ def reference_maps(
             per_threshold.add(block.rotations, interval_weights(block, thresholds, upper, integral_flux,
                                                                 cutoff_factor, efficiency_edges, efficiency))
             continue
+        pointings = pointing_angles(block.rotations)
         ebin = efficiency_bin(block.variable, edges) if binned else np.zeros(block.livetime_s.size, dtype=np.int64)
-        shared.add(block.rotations, (ebin[None, :] == np.arange(n_bins)[:, None]) * block.livetime_s[None, :])
+        order = np.argsort(ebin, kind="stable")  # rows of each bin, in time order
+        starts = np.searchsorted(ebin[order], np.arange(n_bins + 1))
+        rows_of = [order[starts[b]:starts[b + 1]] for b in range(n_bins)]
+        shared.add_sparse(pointings, block.rotations,
+                          [(b, rows, block.livetime_s[rows]) for b, rows in enumerate(rows_of) if rows.size])
         deficit = 1.0 - cutoff_weights(block.cutoff_gv, thresholds, upper, integral_flux, cutoff_factor).T
-        reached = deficit.any(axis=0)
-        if reached.any():
-            per_threshold.add(block.rotations[reached],
-                              (deficit * eps[:, ebin] * block.livetime_s[None, :])[:, reached])
+        entries = []
+        for k in range(n_thr):  # a handful of thresholds x bins
+            reached = deficit[k] > 0
+            if not reached.any():
+                continue
+            for b, rows in enumerate(rows_of):
+                rows = rows[reached[rows]]
+                if rows.size:
+                    entries.append((k * n_bins + b, rows, block.livetime_s[rows] * deficit[k, rows]))
+        if entries:
+            deficits.add_sparse(pointings, block.rotations, entries)
     if direct:
+        eps = None
         total_weight = per_threshold.total_weight.copy()
         weighted_rotation = per_threshold.weighted_rotation.copy()
         alm = per_threshold.sky_alm(beams)
     else:
-        total_weight = eps @ shared.total_weight - per_threshold.total_weight
-        weighted_rotation = (np.einsum("kb,bij->kij", eps, shared.weighted_rotation)
-                             - per_threshold.weighted_rotation)
+        # per threshold and bin: sum_{s in b} L w_k (s) and sum_{s in b} L w_k R_s
+        exposure_kb = shared.total_weight[None, :] - deficits.total_weight.reshape(n_thr, n_bins)
+        rotation_kb = shared.weighted_rotation[None] - deficits.weighted_rotation.reshape(n_thr, n_bins, 3, 3)
+        if estimate:
+            eps = estimate_efficiency(event_histogram, np.maximum(exposure_kb, 0.0), efficiency_min_events_per_bin)
+        elif not binned:
+            eps = np.ones((n_thr, 1))
+        total_weight = np.einsum("kb,kb->k", eps, exposure_kb)
+        weighted_rotation = np.einsum("kb,kbij->kij", eps, rotation_kb)
         stacked = beams.reshape(-1, beams.shape[2])  # (n_thr * n_beams, n_alm)
         per_bin = shared.sky_alm(np.broadcast_to(stacked, (n_bins, *stacked.shape)))
         per_bin = per_bin.reshape(n_bins, n_thr, beams.shape[1], -1)
-        alm = np.einsum("kb,bkjl->kjl", eps, per_bin) - per_threshold.sky_alm(beams)
+        per_deficit = deficits.sky_alm(np.repeat(beams, n_bins, axis=0)).reshape(n_thr, n_bins, beams.shape[1], -1)
+        alm = np.einsum("kb,bkjl->kjl", eps, per_bin) - np.einsum("kb,kbjl->kjl", eps, per_deficit)
+        if not binned:
+            eps = None
     for k in range(n_thr):
         if n_events[k] > 0 and total_weight[k] <= 0:
             raise ValueError(f"threshold {thresholds[k]:g}: the reference map is empty (no exposure)")
@@ -218,7 +256,7 @@ def reference_maps(
         response = np.einsum("kab,kbp->kap", q_matrix, raw[:, 1:]) * scale[:, None, None]
     return ReferenceMaps(
         maps=maps * scale[:, None], dipole_response=response, q_matrix=q_matrix, n_intervals=n_intervals,
-        total_weight_s=total_weight, n_clipped_pixels=negative.sum(axis=1),
+        total_weight_s=total_weight, n_clipped_pixels=negative.sum(axis=1), efficiency=eps,
     )
 
 
@@ -250,12 +288,9 @@ def data_driven_reference(
     """
     beams, source = acceptance_beams(detector_maps, settings.lmax, settings.kmax, acceptance_symmetry,
                                      acceptance_min_events, dipole_response=True)
-    common = dict(thresholds=thresholds, upper=upper, integral_flux=integral_flux, cutoff_factor=cutoff_factor,
-                  cone_column=cone_column, efficiency_variable=efficiency_variable,
-                  efficiency_edges=efficiency_edges, time_max_unix_s=time_max_unix_s)
-    efficiency = None
-    if event_histogram is not None:
-        exposure_per_bin = efficiency_exposure(timeline, **common)
-        efficiency = estimate_efficiency(event_histogram, exposure_per_bin, efficiency_min_events_per_bin)
-    result = reference_maps(timeline, beams, nside, n_events, efficiency=efficiency, settings=settings, **common)
+    result = reference_maps(timeline, beams, nside, n_events, thresholds, upper, integral_flux, cutoff_factor,
+                            cone_column, efficiency_variable, efficiency_edges, settings=settings,
+                            time_max_unix_s=time_max_unix_s, event_histogram=event_histogram,
+                            efficiency_min_events_per_bin=efficiency_min_events_per_bin)
+    efficiency = result.efficiency
     return result, efficiency, source
