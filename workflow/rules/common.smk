@@ -292,3 +292,17 @@ def variant_factor_suffix(variant):
 
 def threshold_index(wildcards):
     return threshold_labels(wildcards.species).index(wildcards.threshold)
+
+
+# --------------------------------------------------------------------------- validation run (validation.smk)
+VALIDATION = config.get("validation") or {}
+
+
+def validation_batches():
+    return [f"{b:02d}" for b in range(int(VALIDATION.get("n_batches", 1)))]
+
+
+def validation_outputs():
+    tables = ["coverage", "pulls", "isotropic", "injection_recovery"]
+    figures = ["injection_recovery", "pulls", "rho_over_sigma"]
+    return [f"{OUT}/tables/{t}.csv" for t in tables] + [f"{OUT}/figures/{f}.png" for f in figures]

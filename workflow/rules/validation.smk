@@ -1,21 +1,9 @@
 # Statistical validation by pseudo-experiments (config/validation.yaml, docs/validation.md):
-#   snakemake --cores 2 --configfile config/validation.yaml validation
+#   snakemake validation --cores 2 --configfile config/validation.yaml
+# (its helper functions, validation_batches and validation_outputs, are in common.smk)
 # One shared timeline; per species a pooled isotropic calibration sample (the fixed external reference,
 # the unit sigma of the injected amplitudes, the isotropic band of the limit), then the pseudo-experiments
 # in n_batches independent jobs, then the tables and the figures.
-
-VALIDATION = config.get("validation") or {}
-
-
-def validation_batches():
-    return [f"{b:02d}" for b in range(int(VALIDATION.get("n_batches", 1)))]
-
-
-def validation_outputs():
-    tables = ["coverage", "pulls", "isotropic", "injection_recovery"]
-    figures = ["injection_recovery", "pulls", "rho_over_sigma"]
-    return [f"{OUT}/tables/{t}.csv" for t in tables] + [f"{OUT}/figures/{f}.png" for f in figures]
-
 
 wildcard_constraints:
     batch=r"\d{2}",
