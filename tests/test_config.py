@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = str(ROOT / "workflow" / "schemas" / "config.schema.yaml")
 CONFIGS = sorted((ROOT / "config").glob("*.yaml"))
 # overlays: applied on top of config/config.yaml with --configfile, as Snakemake merges them
-OVERLAYS = {"ci.yaml", "paper.yaml"}
+OVERLAYS = {"ci.yaml", "paper.yaml", "validation.yaml"}
 
 
 def _load(name="config.yaml"):
