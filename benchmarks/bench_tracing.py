@@ -118,7 +118,8 @@ def main() -> None:
             band = (rig[both] >= low) & (rig[both] < high)
             in_band = (rig >= low) & (rig < high)
             mismatch = (allowed[in_band] != direct.allowed[in_band]).mean()
-            print(f"      {low:4d}-{high:4d} GV: flag mismatch {mismatch:.3f}, error median {np.median(error[band]):.3f} p90 {np.percentile(error[band], 90):.3f} "
+            print(f"      {low:4d}-{high:4d} GV: flag mismatch {mismatch:.3f}, "
+                  f"error median {np.median(error[band]):.3f} p90 {np.percentile(error[band], 90):.3f} "
                   f"p99 {np.percentile(error[band], 99):.3f} deg (deflection median {np.median(deflection[band]):.1f})")
 
 

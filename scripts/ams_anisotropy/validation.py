@@ -62,9 +62,9 @@ def lb_vector(l_deg, b_deg) -> np.ndarray:
 def period_models(config: dict) -> tuple[float, float, dict]:
     """(start, stop) of the run's period (POSIX s) and the simulation models of it as one piece (the
     IGRF epoch of its midpoint), shared by the timeline and every experiment."""
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
-    start = datetime.fromisoformat(config["period"]["start_utc"]).replace(tzinfo=timezone.utc).timestamp()
+    start = datetime.fromisoformat(config["period"]["start_utc"]).replace(tzinfo=UTC).timestamp()
     stop = start + float(config["period"]["duration_days"]) * DAY_S
     return start, stop, simulation_models(config["simulation"], config["good_intervals"], start, (start, stop))
 
