@@ -116,26 +116,16 @@ class HarmonicExposure:
             raise ValueError("weights must be finite and non-negative")
         if rotations.shape[0] == 0:
             return
-        pointings = pointing_angles(rotations)
-
-        def accumulate(k):
-            used = weights[k] > 0
-            if used.any():
-                if self._cubes[k] is None:
-                    self._cubes[k] = ducc0.totalconvolve.Interpolator(
-                        self.lmax, self.kmax, 1, epsilon=self.epsilon, ofactor=_OFACTOR, nthreads=self.nthreads)
-                self._cubes[k].deinterpol(np.ascontiguousarray(pointings[used]),
-                                          np.ascontiguousarray(weights[k, used][None, :]))
-
-        if self.workers == 1 or self.n_sets == 1:
-            for k in range(self.n_sets):  # one cube per weight set (a handful)
-                accumulate(k)
+        # the dense form of add_sparse: every set on the pointings where its weight is positive
+        entries = []
+        for k in range(self.n_sets):
+            rows = np.flatnonzero(weights[k] > 0)
+            if rows.size:
+                entries.append((k, rows, weights[k, rows]))
+        if entries:
+            self.add_sparse(pointing_angles(rotations), rotations, entries)
         else:
-            with ThreadPoolExecutor(max_workers=self.workers) as pool:
-                list(pool.map(accumulate, range(self.n_sets)))
-        self.total_weight += weights.sum(axis=1)
-        self.weighted_rotation += np.einsum("kn,nij->kij", weights, rotations)
-        self.n_pointings += rotations.shape[0]
+            self.n_pointings += rotations.shape[0]
 
     def add_sparse(self, pointings, rotations, entries) -> None:
         """Accumulate a few sets, each on its own subset of one block's pointings.
