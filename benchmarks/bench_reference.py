@@ -24,7 +24,7 @@ Method:
    integration, maps and dipole response). Its parts are timed by wrapping the package functions it calls
    (wall and CPU time; the wrappers do not change the results): reading the timeline (the streamed
    blocks), the efficiency-exposure pass (read + cutoff weights + bincount), the per-interval weights
-   (cutoff weights, efficiency bins), the ducc0 accumulation (``HarmonicExposure.add``: Euler angles + ``deinterpol``),
+   (cutoff weights, efficiency bins), the ducc0 accumulation (``HarmonicExposure.add_sparse``: ``deinterpol``),
    ``getSlm`` (``HarmonicExposure.sky_alm``), the synthesis and pixel averaging (``pixel_averaged_maps``),
    the acceptance beams. Before it, in the same process, the baseline: one pass that reads the timeline
    and computes the weights of all thresholds alone (``timeline_blocks`` + ``interval_weights``); the
@@ -215,7 +215,8 @@ def measure(job):
                       ("cutoff_weights", "weights"), ("efficiency_bin", "weights"), ("acceptance_beams", "beams"),
                       ("pixel_averaged_maps", "synthesis")):
         setattr(reference, name, clock.wrap(getattr(reference, name), key))
-    exposure.HarmonicExposure.add = clock.wrap(exposure.HarmonicExposure.add, "accumulate")
+    # every accumulation passes through add_sparse (add is its dense form): time it there, once
+    exposure.HarmonicExposure.add_sparse = clock.wrap(exposure.HarmonicExposure.add_sparse, "accumulate")
     exposure.HarmonicExposure.sky_alm = clock.wrap(exposure.HarmonicExposure.sky_alm, "getSlm")
     settings = reference.IntegrationSettings(lmax=REFERENCE["lmax"], kmax=REFERENCE["kmax"], epsilon=job["epsilon"],
                                              oversampling=REFERENCE["oversampling"], nthreads=1,

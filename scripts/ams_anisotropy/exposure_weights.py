@@ -277,7 +277,7 @@ def estimate_efficiency(event_histogram, exposure_histogram, min_events_per_bin:
         Selected events above each threshold per efficiency bin (same edges and convention as
         :func:`efficiency_bin`).
     exposure_histogram : array (n_thr, n_bins), s
-        sum L w per bin (``Exposure.efficiency_exposure_s`` of the first pass).
+        sum L w per bin (:func:`efficiency_exposure`, or inside the reference's one pass).
     min_events_per_bin : float
         Pooling rule: a threshold whose events number fewer than ``min_events_per_bin`` x (bins with
         exposure) borrows eps from the nearest lower threshold that has enough (the lowest threshold
