@@ -317,7 +317,7 @@ class AsymptoticTable:
             raise ValueError(f"{path}: array shapes {table.allowed.shape} do not match the grids {expected}")
         return table
 
-    def _prepare(self, lat_deg, lon_deg, local_dir_enu, rigidity_gv, charge_sign):
+    def _prepare(self, lat_deg, lon_deg, local_dir_enu, rigidity_gv, charge_sign, clamp=False):
         d = np.atleast_2d(np.asarray(local_dir_enu, dtype=np.float64))
         n = d.shape[0]
         try:
@@ -331,6 +331,9 @@ class AsymptoticTable:
             raise ValueError(f"lookup: {int((d[:, 2] <= 0).sum())} direction(s) not above the horizon (d_U <= 0)")
         t_e, t_n = d[:, 0] / d[:, 2], d[:, 1] / d[:, 2]
         t_max = self.tan_nodes[-1] * (1 + 1e-12)
+        if clamp:  # the deflection of the nearest edge of the direction grid (the caller counts them)
+            t_e, t_n = np.clip(t_e, -self.tan_nodes[-1], self.tan_nodes[-1]), np.clip(t_n, -self.tan_nodes[-1],
+                                                                                      self.tan_nodes[-1])
         outside = (np.abs(t_e) > t_max) | (np.abs(t_n) > t_max)
         if outside.any():
             raise ValueError(f"lookup: {int(outside.sum())} direction(s) outside the table's direction grid "
@@ -352,10 +355,20 @@ class AsymptoticTable:
         unit = d / np.linalg.norm(d, axis=1, keepdims=True)
         return lat, lon, t_e, t_n, rig, ((sign + 1) // 2).astype(np.int64), unit
 
-    def lookup_fraction(self, lat_deg, lon_deg, local_dir_enu, rigidity_gv, charge_sign):
-        """As :meth:`lookup`, but returns (asymptotic ECEF (n, 3), allowed fraction in [0, 1])."""
+    def outside_direction_grid(self, local_dir_enu) -> np.ndarray:
+        """(n,) True where an ENU direction lies outside the table's gnomonic direction grid."""
+        d = np.atleast_2d(np.asarray(local_dir_enu, dtype=np.float64))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.maximum(np.abs(d[:, 0]), np.abs(d[:, 1])) / d[:, 2]
+        return ~(d[:, 2] > 0) | (t > self.tan_nodes[-1])
+
+    def lookup_fraction(self, lat_deg, lon_deg, local_dir_enu, rigidity_gv, charge_sign, clamp: bool = False):
+        """As :meth:`lookup`, but returns (asymptotic ECEF (n, 3), allowed fraction in [0, 1]).
+
+        ``clamp``: a direction above the horizon but outside the direction grid takes the deflection of the
+        grid's nearest edge instead of raising (count them with :meth:`outside_direction_grid`)."""
         lat, lon, t_e, t_n, rig, sign_index, unit = self._prepare(lat_deg, lon_deg, local_dir_enu, rigidity_gv,
-                                                                  charge_sign)
+                                                                  charge_sign, clamp)
         # rigidity axis as u = -1/R (ascending with R), with the R = infinity node u = 0 appended
         u_nodes = np.concatenate([-1.0 / self.rigidity_gv, [0.0]])
         out_local = np.empty((lat.size, 3))

@@ -73,6 +73,35 @@ class IntervalStates:
         self.flip = direction[left] != direction[right]
         self.orbit, self.attitude, self.field = orbit, attitude, field
         self.stoermer_constant_gv = float(stoermer_constant_gv)
+        self._edges, self._left, self._right = edges, left, right
+        self._earth_fixed = None  # (base, slope) of the Earth-fixed state, made on first use
+
+    def earth_fixed(self, interval, time_unix_s):
+        """Earth-fixed state at event times, for the geomagnetic backtracing (:mod:`deflection`).
+
+        Returns axes_itrs (m, 3, 3) (rows = AMS x, y, z as ITRS unit vectors), position_itrs_km (m, 3) and
+        gal_from_itrs (m, 3, 3), the rotation taking ITRS vectors to galactic ones (A_gal^T A_itrs), each
+        interpolated linearly inside the interval (exact at the event times across a flight-direction flip).
+        """
+        if self._earth_fixed is None:
+            state = ams_state(self._edges, self.orbit, self.attitude)
+            values = np.concatenate([state["axes_itrs"].reshape(-1, 9), state["position_itrs_km"],
+                                     state["axes_gal"].reshape(-1, 9)], axis=1)
+            self._earth_fixed = (values[self._left], values[self._right] - values[self._left])
+        interval = np.asarray(interval)
+        times = np.asarray(time_unix_s, dtype=np.float64)
+        base, slope = self._earth_fixed
+        u = ((times - self.start[interval]) / self.duration[interval])[:, None]
+        values = base[interval] + u * slope[interval]
+        exact = self.flip[interval]
+        if exact.any():
+            state = ams_state(times[exact], self.orbit, self.attitude)
+            values[exact] = np.concatenate([state["axes_itrs"].reshape(-1, 9), state["position_itrs_km"],
+                                            state["axes_gal"].reshape(-1, 9)], axis=1)
+        axes_itrs = values[:, :9].reshape(-1, 3, 3)
+        axes_gal = values[:, 12:].reshape(-1, 3, 3)
+        gal_from_itrs = np.einsum("mki,mkj->mij", axes_gal, axes_itrs)  # sum over the AMS axes k
+        return axes_itrs, values[:, 9:12], gal_from_itrs
 
     def evaluate(self, interval, time_unix_s, direction_det, charge_sign: int | None):
         """Galactic arrival directions (m, 3) and, when ``charge_sign`` is +-1, the Stoermer cutoffs (m,) GV.

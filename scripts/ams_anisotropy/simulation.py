@@ -14,7 +14,9 @@ the order of the particles does not matter):
 3. event times: interval i with probability proportional to its weight, uniform inside it; rigidity
    from the spectrum (exact inverse CDF);
 4. galactic arrival direction and Stoermer directional cutoff from the AMS orientation interpolated
-   inside the interval (:mod:`interval_state`), dropped below the cutoff; sky anisotropy by rejection
+   inside the interval (:mod:`interval_state`), dropped below the cutoff; or, with ``deflection`` (an
+   IGRF-13 table of asymptotic directions), the backtraced direction and the trajectory's allowed
+   fraction (:mod:`deflection`); sky anisotropy by rejection at that direction
    (kept with probability (1 + rho.n + n.Q.n) / (1 + max));
 5. upward-going albedo and poor tracks, then the detector response (:func:`detector.respond`); events
    of a region whose pattern has a ``pattern_min_ecal_energy_gev`` are written only above that ECAL
@@ -28,9 +30,10 @@ can have its own data-taking end (``stop_unix_s``: e.g. e± over the paper's fir
 
 Simplifications (for the README):
 
-* the backtraced (asymptotic) direction is taken equal to the arrival direction: no geomagnetic
-  bending (tens of degrees at 16-20 GV, method.md), and the cutoff is the Stoermer cutoff of the
-  arrival direction (no penumbra);
+* without ``deflection`` the backtraced (asymptotic) direction is taken equal to the arrival direction
+  (no geomagnetic bending) and the cutoff is the Stoermer cutoff of the arrival direction (no penumbra);
+  with it, the bending and the cutoff are those of the IGRF-13 table (one epoch, one altitude; no
+  external field);
 * albedo particles take the spectrum of their species, a random detector direction of the region
   reversed (upward-going along the same line) and no cutoff; their number is Poisson with mean
   ``albedo_fraction / (1 - albedo_fraction)`` x the stored primaries of the block;
@@ -52,7 +55,9 @@ import pandas as pd
 
 from . import rng as rng_module
 from .acceptance import AMS02_GEOMETRY, DEFAULT_MAX_ZENITH_DEG, INNER_LAYERS, Geometry
+from .asymptotic import AsymptoticTable
 from .constants import STOERMER_CONSTANT_GV
+from .deflection import backtrace
 from .detector import DetectorResponse, respond
 from .event_rates import (  # noqa: F401 (re-exported)
     EQUATOR_RATE_HZ,
@@ -120,6 +125,7 @@ class _Slice:
     start: np.ndarray
     weight: np.ndarray
     states: IntervalStates
+    n_clamped: int = 0  # backtraced directions outside the table's direction grid
 
 
 def _candidates(rng, n_pairs, particle, plan, geometry, max_zenith_deg, piece: _Slice, active, weight):
@@ -138,11 +144,19 @@ def _subset(candidates: dict, mask) -> dict:
 
 
 def _block_events(rng, c, particle, plan, albedo, piece: _Slice, response, poor_track_fraction, store_failures,
-                  geometry):
+                  geometry, deflection=None):
     """Sky, cutoff (primaries) and the detector response of candidates; (event columns, primaries before
     the ECAL-energy floor)."""
     direction = -c["direction"] if albedo else c["direction"]  # albedo: upward-going along the same line
-    gal, cutoff = piece.states.evaluate(c["interval"], c["time"], direction, None if albedo else particle.charge_sign)
+    traced = deflection is not None and not albedo
+    gal, cutoff = piece.states.evaluate(c["interval"], c["time"], direction,
+                                        None if albedo or traced else particle.charge_sign)
+    if traced:  # the tracing decides what is allowed (with its penumbra) and where the particle came from
+        backtraced = backtrace(deflection, direction, *piece.states.earth_fixed(c["interval"], c["time"]),
+                               c["rigidity"], particle.charge_sign)
+        piece.n_clamped += backtraced.n_clamped
+        gal = backtraced.galactic
+        cutoff = np.where(rng.random(gal.shape[0]) < backtraced.allowed_fraction, -np.inf, np.inf)
     if not albedo:
         keep = c["rigidity"] >= cutoff
         if not particle.sky.is_isotropic:
@@ -203,13 +217,13 @@ def _block_events(rng, c, particle, plan, albedo, piece: _Slice, response, poor_
 
 
 def _region_events(seed, chunk_id, piece, particle, plan, expected, geometry, max_zenith_deg, active, weight,
-                   response, albedo_fraction, poor_track_fraction, store_failures, block_size):
+                   response, albedo_fraction, poor_track_fraction, store_failures, block_size, deflection=None):
     """All event blocks of one (slice, particle, region)."""
     gen_rng = rng_module.generator(seed, "events", int(chunk_id), int(piece.number), particle.name, plan.region.index)
     n_total = int(gen_rng.poisson(expected)) if expected > 0 else 0
     args = (particle, plan, geometry, max_zenith_deg, piece, active, weight)
     kwargs = dict(response=response, poor_track_fraction=poor_track_fraction, store_failures=store_failures,
-                  geometry=geometry)
+                  geometry=geometry, deflection=deflection)
     pieces = []
     for done in range(0, n_total, int(block_size)):
         candidates = _candidates(gen_rng, min(int(block_size), n_total - done), *args)
@@ -253,6 +267,7 @@ def iter_event_slices(
     stoermer_constant_gv: float = STOERMER_CONSTANT_GV,
     slice_s: float = DAY_S,
     block_size: int = 200_000,
+    deflection: AsymptoticTable | None = None,
 ):
     """The events of one timeline chunk, one DataFrame per time slice of ``slice_s`` (in time order).
 
@@ -304,8 +319,9 @@ def iter_event_slices(
                 expected = plan.integral_flux * plan.region.pair_acceptance_m2sr * exposure_s * thinning / prescale
                 blocks += _region_events(seed, chunk_id, piece, particle, plan, expected, geometry, max_zenith_deg,
                                          live, w, response, albedo_fraction, poor_track_fraction,
-                                         store_reconstruction_failures, block_size)
+                                         store_reconstruction_failures, block_size, deflection)
         frame = _assemble(blocks, next_id)
+        frame.attrs["n_clamped_directions"] = piece.n_clamped
         next_id += len(frame)
         yield frame
 
@@ -336,6 +352,10 @@ def simulate_events(timeline: pd.DataFrame, **kwargs) -> pd.DataFrame:
     store_reconstruction_failures : write the 1 - reconstruction_efficiency failures as poor tracks
         (True) or leave them out (False: an exact thinning; no selection keeps them).
     particle_stop_unix_s : particle name -> end of its data taking (POSIX s); default: the whole timeline.
+    deflection : AsymptoticTable or None. With a table, primaries are backtraced (:mod:`deflection`): the
+        trajectory's allowed fraction replaces the Stoermer cutoff, the sky model is evaluated at the
+        asymptotic direction, and gal_l_deg/gal_b_deg are the asymptotic (backtraced) direction. None: the
+        arrival direction is taken as the asymptotic one and the Stoermer cutoff of the dipole ``field`` applies.
     slice_s : time slice simulated at once, s (one day; bounds the memory); block_size : envelope pairs
         per block (memory ~1 kB per pair in a block).
 
