@@ -11,6 +11,7 @@ from pathlib import Path
 from _workflow import rule_logging
 from ams_anisotropy import io
 from ams_anisotropy.configuration import particle_sources, simulation_models
+from ams_anisotropy.detector_effects import detector_effects_from_config
 from ams_anisotropy.parquet_frames import write_frames
 from ams_anisotropy.simulation import iter_event_slices
 
@@ -58,6 +59,8 @@ with rule_logging(snakemake) as log:
         store_reconstruction_failures=simulation.get("store_reconstruction_failures", True),
         particle_stop_unix_s=stops,
         slice_s=simulation.get("slice_days", 1.0) * DAY_S,
+        # unmodelled detector effects (README, "Simplifications"); times are days from the period start
+        detector_effects=detector_effects_from_config(simulation.get("detector_effects"), period_start),
     )
     counts = Counter()
 

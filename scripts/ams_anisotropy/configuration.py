@@ -61,6 +61,27 @@ def _input_file_problems(config: dict, base: Path) -> list[str]:
     return problems
 
 
+def _detector_effect_problems(effects: dict, duration_days: float) -> list[str]:
+    """simulation.detector_effects: a dead layer inside the period and the layer, a drift that stays > 0."""
+    from .acceptance import AMS02_GEOMETRY
+
+    problems, key = [], "simulation.detector_effects"
+    dead = effects.get("dead_layer") or {}
+    if dead.get("enabled"):
+        if dead["start_day"] >= duration_days:
+            problems.append(f"{key}.dead_layer.start_day ({dead['start_day']}) is not inside the period "
+                            f"(period.duration_days = {duration_days}): the dead layer would never be simulated")
+        plane = AMS02_GEOMETRY.plane(dead["layer"])
+        if dead["x_min_cm"] >= plane.half_x_cm or dead["x_min_cm"] <= -plane.half_x_cm:
+            problems.append(f"{key}.dead_layer.x_min_cm ({dead['x_min_cm']}) must lie inside layer {dead['layer']} "
+                            f"(|x| < {plane.half_x_cm} cm): otherwise nothing or all of it is dead")
+    drift = effects.get("drift") or {}
+    if drift.get("enabled") and 1.0 + drift["per_year"] * duration_days / 365.25 <= 0.0:
+        problems.append(f"{key}.drift.per_year ({drift['per_year']}) takes the efficiency to zero within "
+                        f"the period ({duration_days} days)")
+    return problems
+
+
 def check_config(config: dict, source: str = "config", base_dir: str | Path = ".") -> None:
     """Raise :class:`ConfigError` for problems a schema cannot see.
 
@@ -135,6 +156,8 @@ def check_config(config: dict, source: str = "config", base_dir: str | Path = ".
                     problems.append(f"simulation.attitude.minus_xvv_periods_days[{k}]: end must follow start")
             if config["period"]["chunk_days"] * 86400 < config["period"]["cadence_s"]:
                 problems.append("period.chunk_days is shorter than one cadence interval")
+            problems += _detector_effect_problems(config["simulation"].get("detector_effects") or {},
+                                                  config["period"]["duration_days"])
     if (source_kind == "auger2017") != (mode == "auger2017"):
         problems.append("mode 'auger2017' and input.source 'auger2017' go together")
 

@@ -1,4 +1,5 @@
-"""Event rates of the simulation: the hidden efficiency, the exposure weights of the intervals and
+"""Event rates of the simulation: the hidden efficiency (and the per-interval factors of
+:mod:`detector_effects`), the exposure weights of the intervals and
 the expected numbers of events (an independent Monte Carlo of the stored acceptance, used by the tests
 and benchmarks to check :func:`simulation.simulate_events`)."""
 
@@ -8,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .acceptance import AMS02_GEOMETRY, DEFAULT_MAX_ZENITH_DEG, Geometry, generate, generation_acceptance_m2sr
+from .detector_effects import DetectorEffects
 
 # trigger-rate anchors of the hidden efficiency (method.md section 4: ~200 Hz at the equator,
 # ~2000 Hz near the magnetic poles)
@@ -35,9 +37,11 @@ _TIMELINE_NEEDED = ("time_unix_s", "duration_s", "livetime_fraction", "trigger_r
 
 
 def _exposure_weights(
-    timeline: pd.DataFrame, hidden_efficiency_amplitude, equator_rate_hz, polar_rate_hz, good_only
+    timeline: pd.DataFrame, hidden_efficiency_amplitude, equator_rate_hz, polar_rate_hz, good_only,
+    detector_effects: DetectorEffects | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(start times, durations, live seconds x hidden efficiency per interval) with checks."""
+    """(start times, durations, live seconds x hidden efficiency [x the detector effects' per-interval
+    factors] per interval) with checks."""
     if not isinstance(timeline, pd.DataFrame):
         raise ValueError("timeline: expected a pandas DataFrame with the timeline columns")
     needed = list(_TIMELINE_NEEDED) + (["good"] if good_only else [])
@@ -65,6 +69,9 @@ def _exposure_weights(
     if np.any(start[1:] < start[:-1] + duration[:-1] - 1e-6):
         raise ValueError("timeline: intervals are not increasing and non-overlapping in time_unix_s")
     weight = duration * live * hidden_efficiency(rate, hidden_efficiency_amplitude, equator_rate_hz, polar_rate_hz)
+    if detector_effects is not None and detector_effects.has_interval_factors:
+        lon = timeline["iss_lon_deg"].to_numpy(np.float64) if "iss_lon_deg" in timeline.columns else None
+        weight = weight * detector_effects.interval_efficiency(start, rate, lon, equator_rate_hz, polar_rate_hz)
     if good_only:
         weight = weight * timeline["good"].to_numpy(bool)
     return start, duration, weight
@@ -83,6 +90,7 @@ def expected_counts(
     good_only: bool = False,
     stored_patterns=None,
     acceptance_samples: int = 400_000,
+    detector_effects: DetectorEffects | None = None,
 ) -> pd.DataFrame:
     """Expected numbers per particle for a timeline, before the sky, cutoff and albedo steps.
 
@@ -90,11 +98,13 @@ def expected_counts(
     ``exposure_s`` (sum of live seconds x hidden efficiency), ``generation_acceptance_m2sr``,
     ``expected_generated`` (the Poisson mean drawn by :func:`simulate_events`),
     ``stored_acceptance_m2sr`` (any stored pattern, Monte Carlo with ``acceptance_samples``) and
-    ``expected_in_patterns``. Parameters as in :func:`simulate_events`.
+    ``expected_in_patterns``. Parameters as in :func:`simulate_events` (of ``detector_effects``, only the
+    per-interval factors: the dead layer changes hits, not the stored lines).
     """
     if not prescale >= 1.0:
         raise ValueError(f"prescale must be >= 1, got {prescale!r}")
-    _, _, weight = _exposure_weights(timeline, hidden_efficiency_amplitude, equator_rate_hz, polar_rate_hz, good_only)
+    _, _, weight = _exposure_weights(timeline, hidden_efficiency_amplitude, equator_rate_hz, polar_rate_hz, good_only,
+                                     detector_effects)
     exposure_s = float(weight.sum())
     a_gen = generation_acceptance_m2sr(geometry, max_zenith_deg)
     rng = np.random.default_rng(2024)

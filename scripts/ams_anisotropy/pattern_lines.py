@@ -94,11 +94,13 @@ def plane_bits(geometry: Geometry) -> dict:
     return {plane.name: 1 << j for j, plane in enumerate(geometry.planes)}
 
 
-def draw_lines(rng: np.random.Generator, n_pairs: int, geometry: Geometry, region: Region, max_zenith_deg: float):
+def draw_lines(rng: np.random.Generator, n_pairs: int, geometry: Geometry, region: Region, max_zenith_deg: float,
+               with_points: bool = False):
     """Lines of ``n_pairs`` envelope point pairs that lie in the region (compiled loop, track_kernels).
 
     Returns (direction (m, 3) arrival directions in the detector frame, z > 0, float64; crossing bits
-    (m,) uint16: bit :func:`plane_bits` [name] set when the line crosses that plane).
+    (m,) uint16: bit :func:`plane_bits` [name] set when the line crosses that plane); with ``with_points``
+    also (m, 2) the line's crossing point (x, y) on the region's top plane, cm (no extra random numbers).
     """
     _check_zenith(max_zenith_deg)
     n = int(n_pairs)
@@ -111,12 +113,15 @@ def draw_lines(rng: np.random.Generator, n_pairs: int, geometry: Geometry, regio
     uniform = rng.random((n, 5))
     direction = np.empty((n, 3))
     crossed = np.empty(n, dtype=np.uint16)
+    top_xy = np.empty((n, 2))
     m = track_kernels.lines_in_region(
         uniform, np.array(_row(region.top)), np.array(_row(region.bottom)), table,
         bits_of((region.top.name, region.bottom.name)), bits_of(region.planes),
         np.array([bits_of(p) for p in region.excluded], dtype=np.int64),
-        float(np.cos(np.radians(max_zenith_deg)) ** 2), direction, crossed,
+        float(np.cos(np.radians(max_zenith_deg)) ** 2), direction, crossed, top_xy,
     )
+    if with_points:
+        return direction[:m], crossed[:m], top_xy[:m]
     return direction[:m], crossed[:m]
 
 

@@ -25,7 +25,9 @@ the order of the particles does not matter):
    lowest threshold are written.
 
 The hidden efficiency ``eps_hidden = 1 - amplitude (rate - equator_rate) / (polar_rate - equator_rate)``
-(clipped to [0, 1]) is a geographic efficiency variation the analysis is not told about. A particle
+(clipped to [0, 1]) is a geographic efficiency variation the analysis is not told about; so are the
+effects of :mod:`detector_effects` (longitude, drift and trigger non-linearity multiply the interval
+weights; a dead tracker region clears hits in ``_candidates``). A particle
 can have its own data-taking end (``stop_unix_s``: e.g. e± over the paper's first 6.5 years).
 
 Simplifications (for the README):
@@ -59,6 +61,7 @@ from .asymptotic import AsymptoticTable
 from .constants import STOERMER_CONSTANT_GV
 from .deflection import backtrace
 from .detector import DetectorResponse, respond
+from .detector_effects import DetectorEffects, apply_dead_layer
 from .event_rates import (  # noqa: F401 (re-exported)
     EQUATOR_RATE_HZ,
     POLAR_RATE_HZ,
@@ -126,16 +129,18 @@ class _Slice:
     weight: np.ndarray
     states: IntervalStates
     n_clamped: int = 0  # backtraced directions outside the table's direction grid
+    effects: DetectorEffects | None = None
 
 
 def _candidates(rng, n_pairs, particle, plan, geometry, max_zenith_deg, piece: _Slice, active, weight):
     """Lines of n_pairs envelope pairs in the plan's region, with times and rigidities (dict of arrays)."""
-    direction, bits = draw_lines(rng, n_pairs, geometry, plan.region, max_zenith_deg)
+    direction, bits, top_xy = draw_lines(rng, n_pairs, geometry, plan.region, max_zenith_deg, with_points=True)
     m = direction.shape[0]
     interval = np.repeat(np.arange(weight.size), rng.multinomial(m, weight / weight.sum()))
     begin = piece.start[interval]
     times = np.minimum(begin + active[interval] * rng.random(m), np.nextafter(begin + active[interval], -np.inf))
     rigidity = particle.flux.sample(rng, m, plan.min_rigidity_gv, particle.max_rigidity_gv)
+    bits = apply_dead_layer(piece.effects, bits, times, top_xy, plan.region.top.z_cm, direction, geometry)
     return {"interval": interval, "time": times, "rigidity": rigidity, "direction": direction, "planes": bits}
 
 
@@ -268,6 +273,7 @@ def iter_event_slices(
     slice_s: float = DAY_S,
     block_size: int = 200_000,
     deflection: AsymptoticTable | None = None,
+    detector_effects: DetectorEffects | None = None,
 ):
     """The events of one timeline chunk, one DataFrame per time slice of ``slice_s`` (in time order).
 
@@ -288,7 +294,7 @@ def iter_event_slices(
     response = response or DetectorResponse()
     _stored_patterns(geometry, stored_patterns)
     start, duration, weight = _exposure_weights(
-        timeline, hidden_efficiency_amplitude, equator_rate_hz, polar_rate_hz, good_only
+        timeline, hidden_efficiency_amplitude, equator_rate_hz, polar_rate_hz, good_only, detector_effects
     )
     names = [p.name for p in particles]
     if len(set(names)) != len(names):
@@ -306,7 +312,7 @@ def iter_event_slices(
     next_id = np.int64(chunk_id) * EVENT_ID_CHUNK_FACTOR
     for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
         states = IntervalStates(start[lo:hi], duration[lo:hi], orbit, attitude, field, stoermer_constant_gv)
-        piece = _Slice(int(slice_number[lo]), start[lo:hi], weight[lo:hi], states)
+        piece = _Slice(int(slice_number[lo]), start[lo:hi], weight[lo:hi], states, effects=detector_effects)
         blocks = []
         for particle in particles:
             live = active[particle.name][lo:hi]
@@ -358,6 +364,7 @@ def simulate_events(timeline: pd.DataFrame, **kwargs) -> pd.DataFrame:
         arrival direction is taken as the asymptotic one and the Stoermer cutoff of the dipole ``field`` applies.
     slice_s : time slice simulated at once, s (one day; bounds the memory); block_size : envelope pairs
         per block (memory ~1 kB per pair in a block).
+    detector_effects : :class:`detector_effects.DetectorEffects` the analysis is not told about (None: none).
 
     Returns
     -------

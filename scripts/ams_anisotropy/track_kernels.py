@@ -36,7 +36,8 @@ def _contains(shape, half_x, half_y, x, y):
 
 
 @numba.njit(cache=True, nogil=True)
-def lines_in_region(uniform, top, bottom, planes, envelope_bits, required, excluded, cos2_min, direction, bits):
+def lines_in_region(uniform, top, bottom, planes, envelope_bits, required, excluded, cos2_min, direction, bits,
+                    top_xy):
     """Lines of the envelope point pairs that lie in a region; returns their number m.
 
     uniform : (n, 5) uniforms per pair (top point, bottom point, cos^4 acceptance);
@@ -44,7 +45,8 @@ def lines_in_region(uniform, top, bottom, planes, envelope_bits, required, exclu
     detector plane (k <= 16, bit j of ``bits`` = plane j crossed); envelope_bits : the bits of the two
     envelope planes (crossed by construction); required : bits the region needs; excluded : (e,) bit
     sets of the patterns listed before it (a line crossing all of one is not in the region);
-    cos2_min : cos^2 of the zenith limit. Outputs: direction (n, 3) and bits (n,) uint16, first m rows.
+    cos2_min : cos^2 of the zenith limit. Outputs: direction (n, 3), bits (n,) uint16 and top_xy (n, 2) the
+    crossing point on the top envelope plane (cm), first m rows.
     """
     m = 0
     dz = top[3] - bottom[3]
@@ -77,6 +79,8 @@ def lines_in_region(uniform, top, bottom, planes, envelope_bits, required, exclu
         direction[m, 1] = ty * cos_theta
         direction[m, 2] = cos_theta
         bits[m] = crossed
+        top_xy[m, 0] = xt
+        top_xy[m, 1] = yt
         m += 1
     return m
 
