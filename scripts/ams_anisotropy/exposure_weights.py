@@ -156,6 +156,8 @@ class TimelineBlock:
     cutoff_gv: np.ndarray
     variable: np.ndarray
     time_unix_s: np.ndarray
+    iss_lat_deg: np.ndarray | None = None  # geodetic, deg (the deflection correction's cells)
+    iss_lon_deg: np.ndarray | None = None
 
 
 def timeline_blocks(timeline, cone_column: str, efficiency_variable: str = "trigger_rate_hz",
@@ -175,7 +177,8 @@ def timeline_blocks(timeline, cone_column: str, efficiency_variable: str = "trig
     if cone_column not in io.CUTOFF_COLUMNS:
         raise ValueError(f"cone_column must be one of {io.CUTOFF_COLUMNS}, got {cone_column!r}")
     variable_column = cone_column if efficiency_variable == "cutoff" else "trigger_rate_hz"
-    columns = ["time_unix_s", "duration_s", "livetime_fraction", "good", *AXIS_COLUMNS, cone_column]
+    columns = ["time_unix_s", "duration_s", "livetime_fraction", "good", *AXIS_COLUMNS, cone_column, "iss_lat_deg",
+               "iss_lon_deg"]
     if variable_column not in columns:
         columns.append(variable_column)
     n_rows = 0
@@ -201,8 +204,11 @@ def timeline_blocks(timeline, cone_column: str, efficiency_variable: str = "trig
         cut = frame[cone_column].to_numpy(dtype=np.float64)[good]
         variable = frame[variable_column].to_numpy(dtype=np.float64)[good]
         start = frame["time_unix_s"].to_numpy(dtype=np.float64)[good]
+        lat = frame["iss_lat_deg"].to_numpy(dtype=np.float64)[good]
+        lon = frame["iss_lon_deg"].to_numpy(dtype=np.float64)[good]
         for column, values in (("duration_s", duration), ("livetime_fraction", live), (cone_column, cut),
-                               (variable_column, variable), ("time_unix_s", start)):
+                               (variable_column, variable), ("time_unix_s", start), ("iss_lat_deg", lat),
+                               ("iss_lon_deg", lon)):
             check_finite(name, column, values)
         if np.any(duration <= 0) or np.any(live < 0) or np.any(live > 1):
             raise io.InputError(f"{name}: duration_s must be > 0 and livetime_fraction in [0, 1]")
@@ -211,11 +217,11 @@ def timeline_blocks(timeline, cone_column: str, efficiency_variable: str = "trig
             # the fraction of each interval before the species' data-taking end (as the simulation does)
             livetime = livetime * np.clip((time_max_unix_s - start) / duration, 0.0, 1.0)
             kept = livetime > 0
-            rotations, livetime, cut, variable, start = (rotations[kept], livetime[kept], cut[kept], variable[kept],
-                                                         start[kept])
+            rotations, livetime, cut, variable, start, lat, lon = (
+                rotations[kept], livetime[kept], cut[kept], variable[kept], start[kept], lat[kept], lon[kept])
         total_livetime_s += float(livetime.sum())
         if livetime.size:
-            yield TimelineBlock(name, rotations, livetime, cut, variable, start)
+            yield TimelineBlock(name, rotations, livetime, cut, variable, start, lat, lon)
     if n_rows == 0:
         raise io.InputError("timeline: no rows (empty timeline)")
     if total_livetime_s <= 0:

@@ -40,6 +40,7 @@ from .dipole_absorption import (  # noqa: F401 - the workflow's names for the ab
     fitted_dipole_transform,
     response_labels,
 )
+from .deflected_exposure import DeflectionCorrection, DeflectionSettings
 from .exposure import (
     DEFAULT_EPSILON,
     DEFAULT_KMAX,
@@ -119,6 +120,7 @@ def reference_maps(
     time_max_unix_s: float | None = None,
     event_histogram=None,
     efficiency_min_events_per_bin: float = 400.0,
+    deflection: DeflectionCorrection | None = None,
 ) -> ReferenceMaps:
     """Galactic reference maps of every threshold in one streamed pass over the timeline.
 
@@ -142,6 +144,10 @@ def reference_maps(
         Selected events per efficiency bin: eps is then estimated from it and the exposure of the same pass
         (:func:`exposure_weights.estimate_efficiency` with ``efficiency_min_events_per_bin``); returned in
         ``ReferenceMaps.efficiency``.
+    deflection : DeflectionCorrection, optional
+        The exposure in asymptotic (backtraced) directions (:mod:`deflected_exposure`): a second pass over the
+        timeline (which must then be paths or frames, not a one-shot iterator) adds the deflection correction,
+        with the efficiency of the first pass, to the exposure of the arrival directions.
     """
     thresholds, upper = check_range(thresholds, upper)
     n_thr = thresholds.size
@@ -190,7 +196,8 @@ def reference_maps(
             keep = slice(0, None, stride)
             block = dataclasses.replace(
                 block, rotations=block.rotations[keep], livetime_s=block.livetime_s[keep] * stride,
-                cutoff_gv=block.cutoff_gv[keep], variable=block.variable[keep], time_unix_s=block.time_unix_s[keep])
+                cutoff_gv=block.cutoff_gv[keep], variable=block.variable[keep], time_unix_s=block.time_unix_s[keep],
+                iss_lat_deg=block.iss_lat_deg[keep], iss_lon_deg=block.iss_lon_deg[keep])
         n_intervals += block.livetime_s.size
         if direct:
             per_threshold.add(block.rotations, interval_weights(block, thresholds, upper, integral_flux,
@@ -240,6 +247,10 @@ def reference_maps(
     for k in range(n_thr):
         if n_events[k] > 0 and total_weight[k] <= 0:
             raise ValueError(f"threshold {thresholds[k]:g}: the reference map is empty (no exposure)")
+    if deflection is not None:
+        alm = alm.copy()
+        alm[:, 0] += _deflection_alm(deflection, timeline, cone_column, efficiency_variable, time_max_unix_s,
+                                     stride, None if direct else eps, edges, beams, settings.lmax)
     raw = pixel_averaged_maps(alm, nside, settings.lmax, settings.oversampling)  # (n_thr, n_beams, npix)
     maps = raw[:, 0]
     negative = maps < 0
@@ -260,6 +271,30 @@ def reference_maps(
     )
 
 
+def _deflection_alm(deflection, timeline, cone_column, efficiency_variable, time_max_unix_s, stride, eps, edges,
+                    beams, lmax):
+    """The deflection correction (n_thr, n_alm(lmax, lmax)), scaled to each threshold's acceptance integral."""
+    if callable(eps):
+        raise ValueError("the deflection correction needs a binned (or no) efficiency, not a callable")
+    for block in timeline_blocks(timeline, cone_column, efficiency_variable, time_max_unix_s=time_max_unix_s):
+        if stride > 1:
+            keep = slice(0, None, stride)
+            block = dataclasses.replace(
+                block, rotations=block.rotations[keep], livetime_s=block.livetime_s[keep] * stride,
+                cutoff_gv=block.cutoff_gv[keep], variable=block.variable[keep], time_unix_s=block.time_unix_s[keep],
+                iss_lat_deg=block.iss_lat_deg[keep], iss_lon_deg=block.iss_lon_deg[keep])
+        deflection.add(block, eps, edges if eps is not None and eps.shape[1] > 1 else None)
+    small = deflection.galactic_alm()  # per unit normalised acceptance
+    acceptance_integral = np.sqrt(4.0 * np.pi) * beams[:, 0, 0].real  # a_00 = integral / sqrt(4 pi)
+    low = deflection.settings.lmax
+    if low > lmax:
+        raise ValueError(f"reference.deflection.lmax ({low}) must not exceed reference.lmax ({lmax})")
+    out = np.zeros((small.shape[0], hp.Alm.getsize(lmax)), dtype=np.complex128)
+    ell, m = hp.Alm.getlm(low)
+    out[:, hp.Alm.getidx(lmax, ell, m)] = small
+    return out * acceptance_integral[:, None]
+
+
 def data_driven_reference(
     timeline,
     detector_maps,
@@ -278,8 +313,16 @@ def data_driven_reference(
     acceptance_min_events: float = 0.0,
     settings: IntegrationSettings = IntegrationSettings(),
     time_max_unix_s: float | None = None,
+    deflection_table=None,
+    charge_sign: int | None = None,
+    deflection_settings: DeflectionSettings | None = None,
+    resolution: tuple[float, float] | None = None,
 ):
     """The workflow's reference: acceptance and efficiency from the binned events, then the exposure.
+
+    With ``deflection_table`` (an :class:`asymptotic.AsymptoticTable`) and the species' ``charge_sign``, the
+    exposure is that of the asymptotic directions (:mod:`deflected_exposure`, with ``deflection_settings``),
+    its acceptance shape taken from the lowest threshold's detector histogram.
 
     ``detector_maps`` (n_thr, npix_det): detector-frame histograms; ``event_histogram`` (n_thr, n_bins):
     selected events per efficiency bin (``binning.MapAccumulator.histograms``), or None for no efficiency
@@ -291,6 +334,9 @@ def data_driven_reference(
     result = reference_maps(timeline, beams, nside, n_events, thresholds, upper, integral_flux, cutoff_factor,
                             cone_column, efficiency_variable, efficiency_edges, settings=settings,
                             time_max_unix_s=time_max_unix_s, event_histogram=event_histogram,
-                            efficiency_min_events_per_bin=efficiency_min_events_per_bin)
+                            efficiency_min_events_per_bin=efficiency_min_events_per_bin,
+                            deflection=None if deflection_table is None else DeflectionCorrection(
+                                deflection_table, np.asarray(detector_maps)[0], charge_sign, thresholds, upper,
+                                integral_flux, cutoff_factor, deflection_settings or DeflectionSettings(), resolution))
     efficiency = result.efficiency
     return result, efficiency, source
