@@ -8,7 +8,8 @@
   to the whole process group, as a terminal sends it) during its reference maps, rerun and stopped by
   SIGTERM to the Snakemake process during its fit, then rerun to the end: every proton output and the
   timelines are bitwise those of the uninterrupted session run.
-* Workflow level, opt-in (``AMS_RUN_INTERRUPT_TEST=1``, a whole CI run): one real run of config/ci.yaml in a temporary copy is interrupted three times,
+* Workflow level, opt-in (``AMS_RUN_INTERRUPT_TEST=1``, a whole CI run): one real run of config/ci.yaml
+  in a temporary copy is interrupted three times,
   each time followed by the same command again: a ``simulate_events`` job is SIGKILLed while its output
   is being written, then the rerun is stopped with SIGINT during the reference maps (sent to the
   Snakemake process and its jobs, see below) and the next one with SIGTERM during the limits (sent to
