@@ -3,7 +3,13 @@
 * Package level: a writer killed with SIGKILL in the middle of a write leaves no file with the output's
   name (``io.atomic_path``): the output is complete or absent, an older complete version survives, and
   the next successful write removes the hidden leftovers.
-* Workflow level (slow): one real run of config/ci.yaml in a temporary copy is interrupted three times,
+* Workflow level, run by default (slow, ~40 s beside the session run): ``snakemake proton`` on
+  config/ci.yaml (real simulation, selection, maps, fit and limit jobs) is stopped by a Ctrl-C (SIGINT
+  to the whole process group, as a terminal sends it) during its reference maps, rerun and stopped by
+  SIGTERM to the Snakemake process during its fit, then rerun to the end: every proton output and the
+  timelines are bitwise those of the uninterrupted session run.
+* Workflow level, opt-in (``AMS_RUN_INTERRUPT_TEST=1``, a whole CI run): one real run of config/ci.yaml
+  in a temporary copy is interrupted three times,
   each time followed by the same command again: a ``simulate_events`` job is SIGKILLed while its output
   is being written, then the rerun is stopped with SIGINT during the reference maps (sent to the
   Snakemake process and its jobs, see below) and the next one with SIGTERM during the limits (sent to
@@ -26,7 +32,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from workflow_helpers import copy_project, differing_files, run_snakemake, snakemake_command, snakemake_env
+from workflow_helpers import (
+    copy_project,
+    differing_files,
+    output_files,
+    run_snakemake,
+    snakemake_command,
+    snakemake_env,
+)
 
 from ams_anisotropy import io
 
@@ -130,12 +143,12 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def _interrupted_run(workdir: Path, when, act, log_name: str, timeout_s=1500) -> tuple[int, str]:
+def _interrupted_run(workdir: Path, when, act, log_name: str, timeout_s=1500, targets=()) -> tuple[int, str]:
     """Start the CI run, wait until ``when()`` holds, call ``act(process)``, wait for Snakemake to exit."""
     log_path = workdir / log_name
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            snakemake_command("--cores", "2", "--configfile", "config/ci.yaml"), cwd=workdir,
+            snakemake_command(*targets, "--cores", "2", "--configfile", "config/ci.yaml"), cwd=workdir,
             env=snakemake_env(workdir), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         try:
@@ -213,5 +226,37 @@ def test_interrupted_runs_rerun_to_identical_outputs(ci_session_run, tmp_path):
     run_snakemake(workdir, "--cores", "2", "--configfile", "config/ci.yaml")
     reference = ci_session_run / "results" / "ci"
     differences = differing_files(reference, results, skip=("logs", "benchmarks", "export"))
+    assert differences == [], differences
+    assert not list(results.rglob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_ctrl_c_and_sigterm_then_rerun_give_identical_outputs(ci_session_run, tmp_path):
+    """`snakemake proton` (one species, real jobs) stopped by a Ctrl-C (SIGINT to the whole process group,
+    as a terminal sends it) during its reference maps, rerun and stopped by SIGTERM to the Snakemake
+    process during its fit, rerun to the end: the proton outputs are bitwise those of the session run."""
+    workdir = copy_project(tmp_path / "ctrl_c")
+    results = workdir / "results" / "ci"
+    done = results / "tables" / "proton_dipole_limits.csv"
+
+    returncode, log = _interrupted_run(
+        workdir, lambda: _running(workdir, "run1_ctrl_c.log", "reference_maps"),
+        lambda p: os.killpg(p.pid, signal.SIGINT), "run1_ctrl_c.log", targets=["proton"])
+    assert returncode != 0, log[-3000:]
+    assert not done.exists()
+    assert "Using workflow specific profile profiles/default" in log
+
+    returncode, log = _interrupted_run(
+        workdir, lambda: _running(workdir, "run2_sigterm.log", "fit_dipole"),
+        lambda p: p.send_signal(signal.SIGTERM), "run2_sigterm.log", targets=["proton"])
+    assert returncode != 0, log[-3000:]
+    assert not done.exists()
+
+    run_snakemake(workdir, "proton", "--cores", "2", "--configfile", "config/ci.yaml")
+    reference = ci_session_run / "results" / "ci"
+    proton = [p for p in output_files(results)
+              if "proton" in p.parts or p.name.startswith("proton") or p.parts[0] == "sim"]
+    assert len(proton) > 20
+    differences = [str(p) for p in proton if (results / p).read_bytes() != (reference / p).read_bytes()]
     assert differences == [], differences
     assert not list(results.rglob(".*.tmp"))
