@@ -25,6 +25,7 @@ check_config(config, source="configuration", base_dir=workflow.basedir)
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/tracing.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/select.smk"
 include: "workflow/rules/maps.smk"

@@ -15,7 +15,9 @@ import pandas as pd
 
 from _workflow import rule_logging
 from ams_anisotropy import io, reference
+from ams_anisotropy.asymptotic import AsymptoticTable
 from ams_anisotropy.binning import threshold_label
+from ams_anisotropy.deflected_exposure import DeflectionSettings
 from ams_anisotropy.reference_variants import HISTOGRAM_VARIABLES, merged_histogram, variant_spec
 from ams_anisotropy.rng import generator
 from ams_anisotropy.selection import passes_cutoff_factor
@@ -74,7 +76,14 @@ with rule_logging(snakemake) as log:
             efficiency_min_events_per_bin=ref_cfg["efficiency_min_events_per_bin"],
             acceptance_symmetry=ref_cfg["acceptance_symmetry"], acceptance_min_events=ref_cfg["acceptance_min_events"],
             settings=settings, time_max_unix_s=snakemake.params.period_cut["time_max_unix_s"],
+            deflection_table=AsymptoticTable.load(snakemake.input.tracing[0]) if snakemake.input.tracing else None,
+            charge_sign=spec["cuts"]["charge_sign"],
+            deflection_settings=DeflectionSettings(**{k: v for k, v in ref_cfg.get("deflection", {}).items()
+                                                      if k != "enabled"}),
+            resolution=tuple(spec["resolution"]) if spec.get("resolution") else None,
         )
+        if snakemake.input.tracing:
+            log.info("exposure in asymptotic directions (deflection correction, %s)", ref_cfg["deflection"])
         if efficiency is not None:
             log.info("efficiency per %s bin (lowest threshold): %s", recipe.histogram_variable,
                      np.round(efficiency[0], 4).tolist())

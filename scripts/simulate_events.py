@@ -10,6 +10,7 @@ from pathlib import Path
 
 from _workflow import rule_logging
 from ams_anisotropy import io
+from ams_anisotropy.asymptotic import AsymptoticTable
 from ams_anisotropy.configuration import particle_sources, simulation_models
 from ams_anisotropy.detector_effects import detector_effects_from_config
 from ams_anisotropy.parquet_frames import write_frames
@@ -39,6 +40,7 @@ with rule_logging(snakemake) as log:
     ]
     stops = {p.name: period_start + own(p.name)["duration_days"] * DAY_S
              for p in particles if own(p.name).get("duration_days") is not None}
+    deflection = AsymptoticTable.load(snakemake.input.tracing[0]) if snakemake.input.tracing else None
     slices = iter_event_slices(
         timeline,
         seed=snakemake.params.seed,
@@ -59,6 +61,7 @@ with rule_logging(snakemake) as log:
         store_reconstruction_failures=simulation.get("store_reconstruction_failures", True),
         particle_stop_unix_s=stops,
         slice_s=simulation.get("slice_days", 1.0) * DAY_S,
+        deflection=deflection,
         # unmodelled detector effects (README, "Simplifications"); times are days from the period start
         detector_effects=detector_effects_from_config(simulation.get("detector_effects"), period_start),
     )

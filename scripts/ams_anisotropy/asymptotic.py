@@ -91,7 +91,7 @@ def grid_from_config(section: dict | None) -> tuple[TableGrid, TraceSettings]:
     section = dict(section or {})
     known = {"lat_max_deg", "lat_step_deg", "lon_step_deg", "alt_km", "max_zenith_deg", "n_direction",
              "rigidity_fine_gv", "rigidity_log_gv", "tolerance", "boundary_earth_radii", "max_path_earth_radii",
-             "epochs_year"}
+             "epochs_year", "epoch_year"}
     unknown = sorted(set(section) - known)
     if unknown:
         raise ValueError(f"config tracing: unknown key(s) {unknown}")

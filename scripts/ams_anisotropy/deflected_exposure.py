@@ -201,7 +201,7 @@ class DeflectionCorrection:
         edge = np.where(ratio <= 1.0, 0, 1 + np.floor(np.log(ratio) / np.log(s.lower_edge_ratio)).astype(np.int64))
         edge = np.minimum(edge, self.edge_factors.size - 1)
         keys, inverse = np.unique(key, return_inverse=True)
-        for j, k in enumerate(keys):
+        for k in keys:
             if int(k) not in self._cells:
                 self._cells[int(k)] = len(self._phase)
                 self._phase.append(np.zeros((n_thr, self.edge_factors.size, self.m.size), dtype=np.complex128))
@@ -282,7 +282,7 @@ class DeflectionCorrection:
             denominator += weight.sum(axis=1)
         mean_allowed = numerator / np.maximum(denominator, 1e-300)[:, None]
         true_weights = self.point_weights / np.maximum(mean_allowed[0], 1e-3)
-        for key, c in cells:
+        for _, c in cells:
             enu, straight, lat_c, lon_c = geometry[c]
             asym, fraction = self._lookups(enu, lat_c, lon_c)
             vectors = np.where(np.isfinite(asym), asym, straight[None])

@@ -33,6 +33,7 @@ import healpy as hp
 import numpy as np
 
 from .acceptance_harmonics import ACCEPTANCE_SYMMETRIES, acceptance_beams, mirror_symmetrize  # noqa: F401
+from .deflected_exposure import DeflectionCorrection, DeflectionSettings
 from .dipole_absorption import (  # noqa: F401 - the workflow's names for the absorption correction
     absorption_transform,
     correct_dipole,
@@ -40,7 +41,6 @@ from .dipole_absorption import (  # noqa: F401 - the workflow's names for the ab
     fitted_dipole_transform,
     response_labels,
 )
-from .deflected_exposure import DeflectionCorrection, DeflectionSettings
 from .exposure import (
     DEFAULT_EPSILON,
     DEFAULT_KMAX,

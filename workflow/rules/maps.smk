@@ -45,12 +45,14 @@ rule reference_maps:
         efficiency=lambda wildcards: f"{OUT}/maps/{wildcards.species}/efficiency{variant_factor_suffix(wildcards.variant)}.csv",
         selected=lambda wildcards: selected_files(wildcards.species) if wildcards.variant == "shuffle" else [],
         flux_table=lambda wildcards: config["species"][wildcards.species]["flux_file"],
+        tracing=reference_table,
     output:
         reference=f"{OUT}/maps/{{species}}/reference_{{variant}}.fits",
     params:
         # only what the variant reads: the shuffle variant and the integrated variants use other keys
         seed=lambda wildcards: config["seed"] if wildcards.variant == "shuffle" else None,
-        species=lambda wildcards: species_spec(wildcards.species, "thresholds", "upper", "unit", "cuts"),
+        species=lambda wildcards: species_spec(wildcards.species, "thresholds", "upper", "unit", "cuts",
+                                               "resolution"),
         cutoff_factor=config["selection"]["cutoff_factor"],
         cone_half_angle_deg=config["selection"]["cone_half_angle_deg"],
         nside=config["maps"]["nside"],
@@ -62,6 +64,7 @@ rule reference_maps:
                 config["reference"], "efficiency_variable", "efficiency_edges", "efficiency_cutoff_edges_gv",
                 "efficiency_min_events_per_bin",
                 "acceptance_min_events", "acceptance_symmetry", "lmax", "kmax", "epsilon", "oversampling",
+                "deflection",
             )
         ),
         code=code_hash("reference_maps.py"),

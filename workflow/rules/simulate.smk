@@ -29,6 +29,7 @@ rule simulate_events:
     input:
         timeline=f"{OUT}/sim/timeline/chunk{{chunk}}.parquet",
         fluxes=simulation_flux_files(),
+        tracing=simulation_table,
     output:
         # intermediate: deleted once every species of the chunk is selected (snakemake --notemp keeps it;
         # the simulation is deterministic, so a later rule that needs it regenerates the same file)

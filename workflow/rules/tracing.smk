@@ -7,7 +7,8 @@ rule asymptotic_table:
     output:
         table=f"{OUT}/tracing/asymptotic_igrf13_{{epoch}}.npz",
     params:
-        tracing=config.get("tracing", {}),
+        tracing={k: v for k, v in config.get("tracing", {}).items() if k != "epoch_year"},
+        code=code_hash("build_asymptotic_table.py"),
     wildcard_constraints:
         epoch=r"\d{4}(\.\d+)?",
     threads: 2
@@ -22,3 +23,17 @@ rule asymptotic_table:
         "../../envs/simulation.yaml"
     script:
         "../../scripts/build_asymptotic_table.py"
+
+
+def tracing_table():
+    """The run's table of asymptotic directions (config tracing.epoch_year)."""
+    return f"{OUT}/tracing/asymptotic_igrf13_{float(config['tracing']['epoch_year']):.1f}.npz"
+
+
+def simulation_table(wildcards=None):
+    return [tracing_table()] if config.get("simulation", {}).get("geomagnetic_deflection") else []
+
+
+def reference_table(wildcards):
+    deflected = config.get("reference", {}).get("deflection", {}).get("enabled") and wildcards.variant != "shuffle"
+    return [tracing_table()] if deflected else []
