@@ -87,7 +87,7 @@ def test_a_table_without_deflection_gives_no_correction(coarse_table):
     counts[up] = 1.0
     flux = spectra.FluxTable.from_file(ROOT / "resources/ams02-fluxes/AMS-02_H_rigidity.txt")
     correction = DeflectionCorrection(flat, counts, 1, THRESHOLDS_GV, None, flux.integral_above, 1.2)
-    for block in reference.timeline_blocks(timeline, CONE_COLUMN):
+    for block in reference.timeline_blocks(timeline, CONE_COLUMN, with_position=True):
         correction.add(block)
     alm = correction.galactic_alm()
     # against the accumulated weight of the straight beam (its monopole): relative size < 1e-6

@@ -161,14 +161,15 @@ class TimelineBlock:
 
 
 def timeline_blocks(timeline, cone_column: str, efficiency_variable: str = "trigger_rate_hz",
-                    max_axis_norm_error: float = 1e-3, time_max_unix_s: float | None = None) -> Iterator[TimelineBlock]:
+                    max_axis_norm_error: float = 1e-3, time_max_unix_s: float | None = None,
+                    with_position: bool = False) -> Iterator[TimelineBlock]:
     """Stream the good intervals of a timeline (paths, frames or an iterable of them), checked.
 
     ``cone_column``: the cutoff column of the selection (:func:`cutoff_column`); ``efficiency_variable``:
     "trigger_rate_hz" or "cutoff" (= ``cone_column``); ``max_axis_norm_error``: tolerance on the
     orthonormality of the AMS axes (dimensionless); ``time_max_unix_s``: end of the species' data taking
     (POSIX s; events at or after it are cut by the selection, so the exposure stops there too; None: the
-    whole timeline). Raises io.InputError naming the chunk for non-finite
+    whole timeline); ``with_position``: also read iss_lat_deg, iss_lon_deg (else they are zeros). Raises io.InputError naming the chunk for non-finite
     values, non-orthonormal axes, non-positive durations, livetime fractions outside [0, 1], an empty
     timeline or one without any good interval with livetime.
     """
@@ -177,8 +178,9 @@ def timeline_blocks(timeline, cone_column: str, efficiency_variable: str = "trig
     if cone_column not in io.CUTOFF_COLUMNS:
         raise ValueError(f"cone_column must be one of {io.CUTOFF_COLUMNS}, got {cone_column!r}")
     variable_column = cone_column if efficiency_variable == "cutoff" else "trigger_rate_hz"
-    columns = ["time_unix_s", "duration_s", "livetime_fraction", "good", *AXIS_COLUMNS, cone_column, "iss_lat_deg",
-               "iss_lon_deg"]
+    columns = ["time_unix_s", "duration_s", "livetime_fraction", "good", *AXIS_COLUMNS, cone_column]
+    if with_position:  # the ISS position (the deflection correction's cells)
+        columns += ["iss_lat_deg", "iss_lon_deg"]
     if variable_column not in columns:
         columns.append(variable_column)
     n_rows = 0
@@ -204,8 +206,8 @@ def timeline_blocks(timeline, cone_column: str, efficiency_variable: str = "trig
         cut = frame[cone_column].to_numpy(dtype=np.float64)[good]
         variable = frame[variable_column].to_numpy(dtype=np.float64)[good]
         start = frame["time_unix_s"].to_numpy(dtype=np.float64)[good]
-        lat = frame["iss_lat_deg"].to_numpy(dtype=np.float64)[good]
-        lon = frame["iss_lon_deg"].to_numpy(dtype=np.float64)[good]
+        lat, lon = ((frame[c].to_numpy(dtype=np.float64)[good] if with_position else np.zeros(start.size))
+                    for c in ("iss_lat_deg", "iss_lon_deg"))
         for column, values in (("duration_s", duration), ("livetime_fraction", live), (cone_column, cut),
                                (variable_column, variable), ("time_unix_s", start), ("iss_lat_deg", lat),
                                ("iss_lon_deg", lon)):

@@ -28,12 +28,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import healpy as hp
 import numpy as np
 
 from .acceptance_harmonics import ACCEPTANCE_SYMMETRIES, acceptance_beams, mirror_symmetrize  # noqa: F401
-from .deflected_exposure import DeflectionCorrection, DeflectionSettings
 from .dipole_absorption import (  # noqa: F401 - the workflow's names for the absorption correction
     absorption_transform,
     correct_dipole,
@@ -63,6 +63,9 @@ from .exposure_weights import (  # noqa: F401
     timeline_blocks,
 )
 from .shuffling import shuffled_reference_maps  # noqa: F401
+
+if TYPE_CHECKING:  # the deflection modules need numba (the table lookup): imported only when used
+    from .deflected_exposure import DeflectionCorrection, DeflectionSettings
 
 
 @dataclass(frozen=True)
@@ -192,12 +195,7 @@ def reference_maps(
     if stride < 1:
         raise ValueError(f"interval_stride must be a positive integer, got {settings.interval_stride!r}")
     for block in timeline_blocks(timeline, cone_column, efficiency_variable, time_max_unix_s=time_max_unix_s):
-        if stride > 1:
-            keep = slice(0, None, stride)
-            block = dataclasses.replace(
-                block, rotations=block.rotations[keep], livetime_s=block.livetime_s[keep] * stride,
-                cutoff_gv=block.cutoff_gv[keep], variable=block.variable[keep], time_unix_s=block.time_unix_s[keep],
-                iss_lat_deg=block.iss_lat_deg[keep], iss_lon_deg=block.iss_lon_deg[keep])
+        block = _strided(block, stride)
         n_intervals += block.livetime_s.size
         if direct:
             per_threshold.add(block.rotations, interval_weights(block, thresholds, upper, integral_flux,
@@ -271,18 +269,25 @@ def reference_maps(
     )
 
 
+def _strided(block, stride: int):
+    """Every stride-th interval of a TimelineBlock, with stride times its livetime (the cadence2 variant)."""
+    if stride == 1:
+        return block
+    keep = slice(0, None, stride)
+    return dataclasses.replace(
+        block, rotations=block.rotations[keep], livetime_s=block.livetime_s[keep] * stride,
+        cutoff_gv=block.cutoff_gv[keep], variable=block.variable[keep], time_unix_s=block.time_unix_s[keep],
+        iss_lat_deg=block.iss_lat_deg[keep], iss_lon_deg=block.iss_lon_deg[keep])
+
+
 def _deflection_alm(deflection, timeline, cone_column, efficiency_variable, time_max_unix_s, stride, eps, edges,
                     beams, lmax):
     """The deflection correction (n_thr, n_alm(lmax, lmax)), scaled to each threshold's acceptance integral."""
     if callable(eps):
         raise ValueError("the deflection correction needs a binned (or no) efficiency, not a callable")
-    for block in timeline_blocks(timeline, cone_column, efficiency_variable, time_max_unix_s=time_max_unix_s):
-        if stride > 1:
-            keep = slice(0, None, stride)
-            block = dataclasses.replace(
-                block, rotations=block.rotations[keep], livetime_s=block.livetime_s[keep] * stride,
-                cutoff_gv=block.cutoff_gv[keep], variable=block.variable[keep], time_unix_s=block.time_unix_s[keep],
-                iss_lat_deg=block.iss_lat_deg[keep], iss_lon_deg=block.iss_lon_deg[keep])
+    for block in timeline_blocks(timeline, cone_column, efficiency_variable, time_max_unix_s=time_max_unix_s,
+                                 with_position=True):
+        block = _strided(block, stride)
         deflection.add(block, eps, edges if eps is not None and eps.shape[1] > 1 else None)
     small = deflection.galactic_alm()  # per unit normalised acceptance
     acceptance_integral = np.sqrt(4.0 * np.pi) * beams[:, 0, 0].real  # a_00 = integral / sqrt(4 pi)
@@ -329,6 +334,8 @@ def data_driven_reference(
     correction (the "noeff" variant). Returns (ReferenceMaps, efficiency (n_thr, n_bins) or None,
     acceptance source (n_thr,)).
     """
+    if deflection_table is not None:
+        from .deflected_exposure import DeflectionCorrection, DeflectionSettings
     beams, source = acceptance_beams(detector_maps, settings.lmax, settings.kmax, acceptance_symmetry,
                                      acceptance_min_events, dipole_response=True)
     result = reference_maps(timeline, beams, nside, n_events, thresholds, upper, integral_flux, cutoff_factor,
