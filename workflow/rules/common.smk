@@ -306,3 +306,17 @@ def validation_outputs():
     tables = ["coverage", "pulls", "isotropic", "injection_recovery"]
     figures = ["injection_recovery", "pulls", "rho_over_sigma"]
     return [f"{OUT}/tables/{t}.csv" for t in tables] + [f"{OUT}/figures/{f}.png" for f in figures]
+
+
+def tracing_table():
+    """The run's table of asymptotic directions (config tracing.epoch_year)."""
+    return f"{OUT}/tracing/asymptotic_igrf13_{float(config['tracing']['epoch_year']):.1f}.npz"
+
+
+def simulation_table(wildcards=None):
+    return [tracing_table()] if config.get("simulation", {}).get("geomagnetic_deflection") else []
+
+
+def reference_table(wildcards):
+    deflected = config.get("reference", {}).get("deflection", {}).get("enabled") and wildcards.variant != "shuffle"
+    return [tracing_table()] if deflected else []

@@ -24,16 +24,3 @@ rule asymptotic_table:
     script:
         "../../scripts/build_asymptotic_table.py"
 
-
-def tracing_table():
-    """The run's table of asymptotic directions (config tracing.epoch_year)."""
-    return f"{OUT}/tracing/asymptotic_igrf13_{float(config['tracing']['epoch_year']):.1f}.npz"
-
-
-def simulation_table(wildcards=None):
-    return [tracing_table()] if config.get("simulation", {}).get("geomagnetic_deflection") else []
-
-
-def reference_table(wildcards):
-    deflected = config.get("reference", {}).get("deflection", {}).get("enabled") and wildcards.variant != "shuffle"
-    return [tracing_table()] if deflected else []
