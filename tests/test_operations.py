@@ -116,7 +116,7 @@ def test_target_rules(finished_ci, tmp_path):
     assert "fit_dipole" in rules_of(fits) and not rules_of(fits) & {"sample_limits", "species_figures"}
     maps = dry_run(workdir, "maps", *CI)
     assert rules_of(maps) == {"maps", "simulate_timeline", "simulate_events", "select_events", "bin_events",
-                              "reference_maps"}
+                              "reference_maps", "asymptotic_table"}
     assert "sample_limits" in rules_of(dry_run(workdir, "limits", *CI))
     # on a finished run, forcing the figure rules (-R) redraws the figures only
     figures = dry_run(finished_ci, "figures", "--forcerun", "species_figures", "figure1_electrons_positrons",
