@@ -57,8 +57,8 @@ def lb_vector(l_deg, b_deg):
     return np.stack([np.cos(b_rad) * np.cos(l_rad), np.cos(b_rad) * np.sin(l_rad), np.sin(b_rad)], axis=-1)
 
 
-def bin_sample(selected):
-    acc = binning.MapAccumulator(THRESHOLDS_GV, None, NSIDE, NSIDE_DETECTOR, {"trigger_rate_hz": EDGES_HZ},
+def bin_sample(selected, thresholds_gv=THRESHOLDS_GV):
+    acc = binning.MapAccumulator(thresholds_gv, None, NSIDE, NSIDE_DETECTOR, {"trigger_rate_hz": EDGES_HZ},
                                  species="proton", unit="GV")
     acc.add(selected)
     return acc

@@ -16,7 +16,7 @@ import dataclasses
 import healpy as hp
 import numpy as np
 import pytest
-from test_closure import CONE_COLUMN, EDGES_HZ, NSIDE, ROOT, SETTINGS
+from test_closure import CONE_COLUMN, EDGES_HZ, NSIDE, ROOT, SETTINGS, bin_sample
 
 from ams_anisotropy import fit, reference, selection, simulation, spectra
 from ams_anisotropy import timeline as timeline_module
@@ -111,11 +111,7 @@ def deflected_world(coarse_table):
     cuts = selection.SpeciesCuts("proton", "rigidity", THRESHOLDS_GV[0], charge_min=0.6, charge_max=1.5,
                                  beta_min=0.5, beta_max=1.3, require_l1=True, min_inner_layers=7)
     selected, _ = selection.select_events(events, timeline, cuts)
-    import test_closure
-
-    acc = test_closure.binning.MapAccumulator(THRESHOLDS_GV, None, NSIDE, test_closure.NSIDE_DETECTOR,
-                                              {"trigger_rate_hz": EDGES_HZ}, species="proton", unit="GV")
-    acc.add(selected)
+    acc = bin_sample(selected, THRESHOLDS_GV)
     return {"timeline": timeline, "flux": flux, "acc": acc, "table": coarse_table}
 
 

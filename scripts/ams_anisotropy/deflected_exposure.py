@@ -49,8 +49,6 @@ from .exposure_weights import check_range, efficiency_bin
 from .frames import GCRS_TO_GALACTIC, gcrs_to_itrs_matrix
 from .tracing import enu_axes_ecef
 
-_N_AZIMUTH_DEFAULT = 8
-
 
 @dataclass(frozen=True)
 class DeflectionSettings:
@@ -60,7 +58,7 @@ class DeflectionSettings:
     lmax: int = 48
     lat_step_deg: float = 4.0
     lon_step_deg: float = 12.0
-    n_azimuth: int = _N_AZIMUTH_DEFAULT
+    n_azimuth: int = 8
     acceptance_nside: int = 32
     lower_edge_ratio: float = 1.05
     epsilon: float = 1e-7
@@ -96,8 +94,8 @@ def node_shares(thresholds, upper, integral_flux: Callable, nodes_gv, lower_edge
     u_nodes = np.concatenate([1.0 / np.asarray(nodes_gv, dtype=np.float64), [0.0]])  # descending in u
     top = upper if np.isfinite(upper) else 1e7  # GV: F(1e7 GV) is 0 to double precision for these spectra
     out = np.zeros((thresholds.size, lower_edges.shape[1], u_nodes.size))
+    f_up = 0.0 if not np.isfinite(upper) else float(integral_flux(np.array([upper]))[0])
     for k, x_k in enumerate(thresholds):
-        f_up = 0.0 if not np.isfinite(upper) else float(integral_flux(np.array([upper]))[0])
         norm = float(integral_flux(np.array([x_k]))[0]) - f_up
         for e, low in enumerate(lower_edges[k]):
             if low >= top:
@@ -160,6 +158,7 @@ class DeflectionCorrection:
                                                                              * self.edge_factors[:-1])])
         self.shares = node_shares(self.thresholds, self.upper, integral_flux, self.nodes_gv, centres, resolution)
         self.m = np.arange(settings.lmax + 1)
+        self.n_lon = int(round(360.0 / settings.lon_step_deg))
         self._cells: dict[int, int] = {}
         self._phase = []  # per cell: (n_thr, n_edges, lmax + 1) complex phase sums
         self._rotation_sum = []  # per cell: sum of L_s livetime
@@ -182,7 +181,7 @@ class DeflectionCorrection:
         local = np.einsum("nji,nkj,nkl->nil", frame, e_s, block.rotations)
         azimuth = np.arctan2(local[:, 0, 0], local[:, 1, 0])  # AMS x axis: atan2(east, north)
         i_lat = np.floor((lat + 90.0) / s.lat_step_deg).astype(np.int64)
-        n_lon = int(round(360.0 / s.lon_step_deg))
+        n_lon = self.n_lon
         i_lon = np.floor(np.mod(lon + 180.0, 360.0) / s.lon_step_deg).astype(np.int64) % n_lon
         i_az = np.floor(np.mod(azimuth, 2 * np.pi) / (2 * np.pi) * s.n_azimuth).astype(np.int64) % s.n_azimuth
         key = (i_lat * n_lon + i_lon) * s.n_azimuth + i_az
@@ -222,13 +221,12 @@ class DeflectionCorrection:
                 flat = np.zeros((self.edge_factors.size, self.m.size), dtype=np.complex128)
                 np.add.at(flat, edge[t, rows], w[:, None] * phase[rows])
                 self._phase[c][t] += flat
-        self._keys_lon = n_lon
 
     def _cell_geometry(self, key: int, c: int):
         """(ENU directions of the acceptance points (n, 3), undeflected ECEF directions (n, 3), lat, lon) of
         cell c, in the Earth-fixed frame rotated to the cell's centre longitude."""
         s = self.settings
-        i_lon = (key // s.n_azimuth) % self._keys_lon
+        i_lon = (key // s.n_azimuth) % self.n_lon
         lat_c = self._lat_sum[c] / self._live_sum[c]
         lon_c = -180.0 + (i_lon + 0.5) * s.lon_step_deg
         enu = self.points_det @ _polar(self._rotation_sum[c]).T

@@ -169,7 +169,8 @@ def timeline_blocks(timeline, cone_column: str, efficiency_variable: str = "trig
     "trigger_rate_hz" or "cutoff" (= ``cone_column``); ``max_axis_norm_error``: tolerance on the
     orthonormality of the AMS axes (dimensionless); ``time_max_unix_s``: end of the species' data taking
     (POSIX s; events at or after it are cut by the selection, so the exposure stops there too; None: the
-    whole timeline); ``with_position``: also read iss_lat_deg, iss_lon_deg (else they are zeros). Raises io.InputError naming the chunk for non-finite
+    whole timeline); ``with_position``: also read iss_lat_deg, iss_lon_deg (else they are zeros).
+    Raises io.InputError naming the chunk for non-finite
     values, non-orthonormal axes, non-positive durations, livetime fractions outside [0, 1], an empty
     timeline or one without any good interval with livetime.
     """

@@ -43,7 +43,13 @@ def _edge_values(times, orbit, attitude, field, stoermer_constant_gv):
     values[:, _N_AXES:_N_AXES + _N_EAST] = east_det
     values[:, -2] = stoermer_constant_gv * cos_lat**4 / r_earth**2
     values[:, -1] = cos_lat**3
-    return values, state["flight_direction"]
+    return values, state["flight_direction"], state
+
+
+def _earth_fixed_values(state):
+    """Columns axes_itrs (9), position_itrs_km (3), axes_gal (9) of an ams_state."""
+    return np.concatenate([state["axes_itrs"].reshape(-1, 9), state["position_itrs_km"],
+                           state["axes_gal"].reshape(-1, 9)], axis=1)
 
 
 class IntervalStates:
@@ -65,7 +71,7 @@ class IntervalStates:
         else:
             edges = np.concatenate([start, end])
             left, right = np.arange(n), np.arange(n, 2 * n)
-        values, direction = _edge_values(edges, orbit, attitude, field, stoermer_constant_gv)
+        values, direction, state = _edge_values(edges, orbit, attitude, field, stoermer_constant_gv)
         self.start, self.duration = start, duration
         # one contiguous row per quantity: gathering columns one by one is ~3x faster than rows of 14
         self.base = np.ascontiguousarray(values[left].T)
@@ -73,8 +79,9 @@ class IntervalStates:
         self.flip = direction[left] != direction[right]
         self.orbit, self.attitude, self.field = orbit, attitude, field
         self.stoermer_constant_gv = float(stoermer_constant_gv)
-        self._edges, self._left, self._right = edges, left, right
-        self._earth_fixed = None  # (base, slope) of the Earth-fixed state, made on first use
+        # the Earth-fixed state at the edges (for earth_fixed), from the same ams_state evaluation
+        fixed = _earth_fixed_values(state)
+        self._earth_fixed = (fixed[left], fixed[right] - fixed[left])
 
     def earth_fixed(self, interval, time_unix_s):
         """Earth-fixed state at event times, for the geomagnetic backtracing (:mod:`deflection`).
@@ -83,11 +90,6 @@ class IntervalStates:
         gal_from_itrs (m, 3, 3), the rotation taking ITRS vectors to galactic ones (A_gal^T A_itrs), each
         interpolated linearly inside the interval (exact at the event times across a flight-direction flip).
         """
-        if self._earth_fixed is None:
-            state = ams_state(self._edges, self.orbit, self.attitude)
-            values = np.concatenate([state["axes_itrs"].reshape(-1, 9), state["position_itrs_km"],
-                                     state["axes_gal"].reshape(-1, 9)], axis=1)
-            self._earth_fixed = (values[self._left], values[self._right] - values[self._left])
         interval = np.asarray(interval)
         times = np.asarray(time_unix_s, dtype=np.float64)
         base, slope = self._earth_fixed
@@ -95,9 +97,7 @@ class IntervalStates:
         values = base[interval] + u * slope[interval]
         exact = self.flip[interval]
         if exact.any():
-            state = ams_state(times[exact], self.orbit, self.attitude)
-            values[exact] = np.concatenate([state["axes_itrs"].reshape(-1, 9), state["position_itrs_km"],
-                                            state["axes_gal"].reshape(-1, 9)], axis=1)
+            values[exact] = _earth_fixed_values(ams_state(times[exact], self.orbit, self.attitude))
         axes_itrs = values[:, :9].reshape(-1, 3, 3)
         axes_gal = values[:, 12:].reshape(-1, 3, 3)
         gal_from_itrs = np.einsum("mki,mkj->mij", axes_gal, axes_itrs)  # sum over the AMS axes k
@@ -121,7 +121,7 @@ class IntervalStates:
                          cutoff if cutoff is not None else np.empty(0))
         exact = self.flip[interval]
         if exact.any():  # a flight-direction flip inside the interval: the exact state at the event times
-            values, _ = _edge_values(times[exact], self.orbit, self.attitude, self.field, self.stoermer_constant_gv)
+            values, _, _ = _edge_values(times[exact], self.orbit, self.attitude, self.field, self.stoermer_constant_gv)
             gal[exact], exact_cutoff = _direction_and_cutoff(list(values.T), direction_det[exact], charge_sign)
             if cutoff is not None:
                 cutoff[exact] = exact_cutoff

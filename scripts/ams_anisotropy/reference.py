@@ -283,8 +283,6 @@ def _strided(block, stride: int):
 def _deflection_alm(deflection, timeline, cone_column, efficiency_variable, time_max_unix_s, stride, eps, edges,
                     beams, lmax):
     """The deflection correction (n_thr, n_alm(lmax, lmax)), scaled to each threshold's acceptance integral."""
-    if callable(eps):
-        raise ValueError("the deflection correction needs a binned (or no) efficiency, not a callable")
     for block in timeline_blocks(timeline, cone_column, efficiency_variable, time_max_unix_s=time_max_unix_s,
                                  with_position=True):
         block = _strided(block, stride)
