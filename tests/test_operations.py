@@ -270,7 +270,7 @@ def test_slurm_profile_dry_run_of_the_paper_config(tmp_path):
         for job in by_rule[rule]:
             assert int(job["resources"]["mem_mb"]) == wanted["mem_mb"], (rule, job["resources"])
             assert int(job["resources"]["runtime"]) == wanted["runtime"], (rule, job["resources"])
-            assert job["resources"]["cpus_per_task"] == "1"
+            assert job["resources"]["cpus_per_task"] == str(wanted.get("cpus_per_task", 1)), (rule, job["resources"])
     n_chunks = len(by_rule["simulate_timeline"])
 
     # the submissions themselves, to stand-ins for sbatch and sacct (no cluster)
@@ -283,9 +283,29 @@ def test_slurm_profile_dry_run_of_the_paper_config(tmp_path):
          "--slurm-init-seconds-before-status-checks", "1"],
         cwd=workdir, env=env, capture_output=True, text=True, timeout=600,
     )
+    # first wave: the table of asymptotic directions alone (every simulate_events reads it), 2 cpus
+    calls = log.read_text().splitlines()
+    assert len(calls) == 1, calls
+    table = profile["set-resources"]["asymptotic_table"]
+    assert "--comment rule_asymptotic_table" in calls[0], calls[0][:400]
+    assert f"--cpus-per-task={table['cpus_per_task']}" in calls[0], calls[0][:400]
+    assert f"--mem {table['mem_mb']}" in calls[0] and f"-t {table['runtime']}" in calls[0], calls[0][:400]
+
+    # with the table built (recorded by --touch), the chunk groups are what can start; nothing local
+    (table_job,) = by_rule["asymptotic_table"]
+    table_path = workdir / table_job["output"][0]
+    table_path.parent.mkdir(parents=True, exist_ok=True)
+    table_path.touch()
+    _snakemake(workdir, "--configfile", "config/paper.yaml", "--touch", "--cores", "1", str(table_job["output"][0]))
+    log.write_text("")
+    subprocess.run(
+        [sys.executable, "-m", "snakemake", *paper, "--slurm-no-account", "--retries", "0",
+         "--slurm-init-seconds-before-status-checks", "1"],
+        cwd=workdir, env=env, capture_output=True, text=True, timeout=600,
+    )
     calls = log.read_text().splitlines()
     group_size = int(profile["group-components"][0].split("=")[1])
-    assert len(calls) == -(-n_chunks // group_size)  # only the chunk groups can start; nothing local
+    assert len(calls) == -(-n_chunks // group_size), calls
     chain = [profile["set-resources"][r] for r in ("simulate_timeline", "simulate_events", "select_events")]
     for call in calls:
         assert "--comment rule_chunk_select_events_simulate_events_simulate_timeline" in call
