@@ -360,6 +360,8 @@ CHECK_CASES = [
      "simulation.particles: no source for species 'muon'"),
     ("unknown-variant", _setter("limits", "systematics_groups", [["shufle"]]),
      "limits.systematics_groups[0]: 'shufle' is not in reference.variants"),
+    ("deflection-lmax-above-point-set", _setter("reference", "deflection", "lmax", 96),
+     "reference.deflection.lmax (96) must not exceed 3 x reference.deflection.acceptance_nside (16)"),
 ]
 
 

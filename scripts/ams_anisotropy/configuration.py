@@ -172,6 +172,15 @@ def check_config(config: dict, source: str = "config", base_dir: str | Path = ".
             problems.append(
                 f"reference.variants: {variant} needs {variant[len('cutoff'):]} in selection.cutoff_factor_variants"
             )
+    deflection = reference.get("deflection") or {}
+    if deflection.get("enabled"):
+        d_lmax, d_nside = deflection.get("lmax", 48), deflection.get("acceptance_nside", 32)
+        if d_lmax > 3 * d_nside:
+            problems.append(f"reference.deflection.lmax ({d_lmax}) must not exceed 3 x reference.deflection."
+                            f"acceptance_nside ({d_nside}): above it the beams' harmonics are their sampling")
+        if d_lmax > reference.get("lmax", 96):
+            problems.append(f"reference.deflection.lmax ({d_lmax}) must not exceed reference.lmax "
+                            f"({reference.get('lmax', 96)})")
     for key in ("efficiency_edges", "efficiency_cutoff_edges_gv"):
         edges = reference.get(key)
         if edges is not None and not _strictly_increasing(list(edges)):

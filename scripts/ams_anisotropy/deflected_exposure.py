@@ -50,6 +50,10 @@ from .frames import GCRS_TO_GALACTIC, gcrs_to_itrs_matrix
 from .tracing import enu_axes_ecef
 
 
+_LOOKUP_CACHE_BYTES = 512 * 2**20  # table lookups kept between the two passes of galactic_alm (the rest redone)
+_NODE_WEIGHT_FLOOR = 1e-12  # relative weight below which a rigidity node is skipped in a cell
+
+
 @dataclass(frozen=True)
 class DeflectionSettings:
     """Resolution of the correction (config ``reference.deflection``): band limit, cell sizes (deg),
@@ -68,6 +72,12 @@ class DeflectionSettings:
                 and 1 <= self.n_azimuth <= 64 and hp.isnsideok(self.acceptance_nside)
                 and 1.0 < self.lower_edge_ratio <= 1.5):
             raise ValueError(f"reference.deflection: bad settings {self}")
+        if self.lmax > 3 * self.acceptance_nside:
+            # the beams are point sets on the acceptance's Nside grid: above ~3 Nside their harmonics are the
+            # pixel sampling, not the acceptance (measured: at Nside 16, l > 48 carried a threshold-independent
+            # 25% of the correction's rms, also at 1 TV where the deflection is < 1 deg)
+            raise ValueError(f"reference.deflection: lmax {self.lmax} > 3 x acceptance_nside "
+                             f"({self.acceptance_nside}): raise acceptance_nside or lower lmax")
 
 
 def earth_rotation(time_unix_s) -> np.ndarray:
@@ -264,40 +274,65 @@ class DeflectionCorrection:
         (what the straight-line exposure of threshold k's histogram integrates)."""
         s = self.settings
         n_thr = self.thresholds.size
-        m_of = hp.Alm.getlm(s.lmax)[1]
-        total = np.zeros((n_thr, hp.Alm.getsize(s.lmax)), dtype=np.complex128)
         cells = list(self._cells.items())
-        sums = {c: np.einsum("teq,tem->tqm", self.shares, self._phase[c]) for _, c in cells}  # S[t, q, m]
+        shares_t = np.ascontiguousarray(self.shares.transpose(0, 2, 1))  # (n_thr, n_nodes + 1, n_edges)
+        sums = {c: shares_t @ self._phase[c] for _, c in cells}  # S[t, q, m]
         # pass 1: the mean allowed fraction of every acceptance point, per threshold (weights: S at m = 0)
         numerator = np.zeros((n_thr, self.point_weights.size))
         denominator = np.zeros(n_thr)
-        geometry = {}
+        geometry, cached = {}, {}
+        per_cell_bytes = 32 * self.nodes_gv.size * self.point_weights.size  # directions + fraction, float64
+        cache_cells = int(_LOOKUP_CACHE_BYTES // max(per_cell_bytes, 1))
         for key, c in cells:
             geometry[c] = self._cell_geometry(key, c)
-            _, fraction = self._lookups(geometry[c][0], *geometry[c][2:])
+            lookup = self._lookups(geometry[c][0], *geometry[c][2:])
+            if len(cached) < cache_cells:
+                cached[c] = lookup
             weight = sums[c][:, :, 0].real  # (n_thr, n_nodes + 1)
-            numerator += weight[:, :-1] @ fraction + weight[:, -1:]  # the infinity node is allowed
+            numerator += weight[:, :-1] @ lookup[1] + weight[:, -1:]  # the infinity node is allowed
             denominator += weight.sum(axis=1)
         mean_allowed = numerator / np.maximum(denominator, 1e-300)[:, None]
         true_weights = self.point_weights / np.maximum(mean_allowed[0], 1e-3)
+        # the undeflected beams of the thresholds are those of a few weight vectors (most thresholds see
+        # every point allowed): transform an orthonormal basis of the rows, not each row (exact to 1e-12)
+        basis, coefficients = _row_basis(np.vstack([true_weights[None, :] * mean_allowed, true_weights]))
+        # accumulated as [m, t, l]: a node's weight S[t, q, m] depends on m only, so the sum over nodes is
+        # one batched matrix product per cell over the m blocks of the alm
+        ell, m_of = hp.Alm.getlm(s.lmax)
+        padded = np.zeros((s.lmax + 1, n_thr, s.lmax + 1), dtype=np.complex128)
         for _, c in cells:
             enu, straight, lat_c, lon_c = geometry[c]
-            asym, fraction = self._lookups(enu, lat_c, lon_c)
+            asym, fraction = cached.pop(c) if c in cached else self._lookups(enu, lat_c, lon_c)
             vectors = np.where(np.isfinite(asym), asym, straight[None])
-            deflected = np.stack([self._alm_of(vectors[q], true_weights * fraction[q])[0]
-                                  for q in range(self.nodes_gv.size)])
-            undeflected = self._alm_of(straight, true_weights[None, :] * mean_allowed)  # (n_thr, n_alm)
-            s_c = sums[c][:, :, m_of]  # (n_thr, n_nodes + 1, n_alm)
-            total += np.einsum("tqa,qa->ta", s_c[:, :-1], deflected)
+            weight = sums[c]  # (n_thr, n_nodes + 1, lmax + 1)
+            # nodes that carry no weight in this cell (below the lowest edge's spill-over) are skipped
+            used = np.flatnonzero(np.abs(weight[:, :-1]).max(axis=(0, 2)) > _NODE_WEIGHT_FLOOR * np.abs(weight).max())
+            straight_alm = coefficients @ self._alm_of(straight, basis)  # (n_thr + 1, n_alm)
+            beams = np.zeros((used.size + 1, s.lmax + 1, s.lmax + 1), dtype=np.complex128)  # [node, m, l]
+            for i, q in enumerate(used):
+                beams[i, m_of, ell] = self._alm_of(vectors[q], true_weights * fraction[q])[0]
             # the infinity node carries the undeflected true acceptance (allowed everywhere)
-            total += s_c[:, -1] * self._alm_of(straight, true_weights)[0][None]
-            total -= s_c.sum(axis=1) * undeflected
+            beams[-1, m_of, ell] = straight_alm[-1]
+            node_weight = weight[:, np.append(used, weight.shape[1] - 1)]  # (n_thr, used + 1, lmax + 1)
+            padded += np.matmul(node_weight.transpose(2, 0, 1), beams.transpose(1, 0, 2))
+            undeflected = np.zeros((n_thr, s.lmax + 1, s.lmax + 1), dtype=np.complex128)  # [t, m, l]
+            undeflected[:, m_of, ell] = straight_alm[:-1]
+            padded -= weight.sum(axis=1).T[:, :, None] * undeflected.transpose(1, 0, 2)
+        total = padded[m_of, :, ell].T.copy()  # (n_thr, n_alm)
         if self._e0 is None:
             return total
         rotated = np.empty_like(total)
         for t in range(n_thr):
             rotated[t] = rotate_alm(total[t], self._e0, s.lmax)
         return rotated
+
+
+def _row_basis(rows, tolerance: float = 1e-12):
+    """(basis (r, n), coefficients (k, r)) with rows = coefficients @ basis to ``tolerance`` of the largest
+    singular value (r <= k: rows that are multiples or combinations of others share transforms)."""
+    u, singular, vt = np.linalg.svd(rows, full_matrices=False)
+    keep = singular > tolerance * singular[0]
+    return vt[keep], u[:, keep] * singular[keep]
 
 
 def rotate_alm(alm, matrix, lmax: int) -> np.ndarray:
