@@ -22,7 +22,7 @@ from ams_anisotropy import fit, reference, selection, simulation, spectra
 from ams_anisotropy import timeline as timeline_module
 from ams_anisotropy.asymptotic import build_asymptotic_table, grid_from_config
 from ams_anisotropy.constants import AMS_DATA_TAKING_START_UNIX_S
-from ams_anisotropy.deflected_exposure import DeflectionCorrection, node_shares, rotate_alm
+from ams_anisotropy.deflected_exposure import DeflectionCorrection, DeflectionSettings, node_shares, rotate_alm
 from ams_anisotropy.frames import Attitude
 from ams_anisotropy.geomagnetic import DipoleField
 from ams_anisotropy.igrf_field import IgrfField
@@ -86,7 +86,8 @@ def test_a_table_without_deflection_gives_no_correction(coarse_table):
     up = hp.query_disc(32, [0.0, 0.0, 1.0], np.radians(40.0))
     counts[up] = 1.0
     flux = spectra.FluxTable.from_file(ROOT / "resources/ams02-fluxes/AMS-02_H_rigidity.txt")
-    correction = DeflectionCorrection(flat, counts, 1, THRESHOLDS_GV, None, flux.integral_above, 1.2)
+    coarse = DeflectionSettings(lmax=24, lat_step_deg=8.0, lon_step_deg=24.0, acceptance_nside=8)  # any cells
+    correction = DeflectionCorrection(flat, counts, 1, THRESHOLDS_GV, None, flux.integral_above, 1.2, coarse)
     for block in reference.timeline_blocks(timeline, CONE_COLUMN, with_position=True):
         correction.add(block)
     alm = correction.galactic_alm()
