@@ -29,8 +29,10 @@ from ams_anisotropy.igrf_field import IgrfField
 from ams_anisotropy.orbit import CircularOrbit
 
 THRESHOLDS_GV = (18.0, 30.0, 45.0)
-# a coarse table (8e5 trajectories, ~1 min): the rigidity nodes of the default table (config.yaml tracing)
-COARSE_TABLE = dict(lat_max_deg=56.0, lat_step_deg=8.0, lon_step_deg=30.0, max_zenith_deg=62.0, n_direction=9,
+# a coarse table (4.9e5 trajectories, ~40 s on 2 cores): the rigidity nodes of the default table (config.yaml
+# tracing; 2 GV nodes below 20 GV leave 3.5 sigma at 18 GV), directions to 40 deg from the zenith (the
+# simulation below stores tracks within 35 deg; the table's edge deflection serves beyond, clamp=True)
+COARSE_TABLE = dict(lat_max_deg=56.0, lat_step_deg=8.0, lon_step_deg=30.0, max_zenith_deg=40.0, n_direction=7,
                     rigidity_fine_gv=[10.0, 20.0, 1.0], rigidity_log_gv=[20.0, 1.25, 17])
 PROTON_RESOLUTION = (900.0, 0.09)  # inner + L1 (detector.py: 0.45 x MDR 2 TV, 9% multiple scattering)
 

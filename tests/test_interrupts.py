@@ -37,6 +37,7 @@ from workflow_helpers import (
     differing_files,
     output_files,
     run_snakemake,
+    seed_tracing_tables,
     snakemake_command,
     snakemake_env,
 )
@@ -133,6 +134,24 @@ def _running(workdir: Path, log_name: str, rule: str) -> bool:
     """A job of ``rule`` has been started by the run logging to ``log_name`` and still runs."""
     log = workdir / log_name
     return log.is_file() and f"rule {rule}:" in log.read_text(errors="replace") and bool(_job_pids(workdir, rule))
+
+
+def _running_for(workdir: Path, log_name: str, rule: str, seconds: float):
+    """A condition for :func:`_interrupted_run`: one job of ``rule`` has run for ``seconds`` (and still runs),
+    so that the signal reaches it mid-work, not while it exits (a job of a few seconds could otherwise finish
+    between the check and the signal, and the run go on)."""
+    first_seen: dict[int, float] = {}
+
+    def condition() -> bool:
+        if not _running(workdir, log_name, rule):
+            return False
+        now = time.monotonic()
+        pids = _job_pids(workdir, rule)
+        for pid in pids:
+            first_seen.setdefault(pid, now)
+        return any(now - first_seen[pid] >= seconds for pid in pids)
+
+    return condition
 
 
 def _group_alive(pgid: int) -> bool:
@@ -237,17 +256,18 @@ def test_ctrl_c_and_sigterm_then_rerun_give_identical_outputs(ci_session_run, tm
     process during its fit, rerun to the end: the proton outputs are bitwise those of the session run."""
     workdir = copy_project(tmp_path / "ctrl_c")
     results = workdir / "results" / "ci"
+    seed_tracing_tables(ci_session_run / "results" / "ci", results)  # the table is not what is tested here
     done = results / "tables" / "proton_dipole_limits.csv"
 
     returncode, log = _interrupted_run(
-        workdir, lambda: _running(workdir, "run1_ctrl_c.log", "reference_maps"),
+        workdir, _running_for(workdir, "run1_ctrl_c.log", "reference_maps", 2.0),
         lambda p: os.killpg(p.pid, signal.SIGINT), "run1_ctrl_c.log", targets=["proton"])
     assert returncode != 0, log[-3000:]
     assert not done.exists()
     assert "Using workflow specific profile profiles/default" in log
 
     returncode, log = _interrupted_run(
-        workdir, lambda: _running(workdir, "run2_sigterm.log", "fit_dipole"),
+        workdir, _running_for(workdir, "run2_sigterm.log", "fit_dipole", 1.0),
         lambda p: p.send_signal(signal.SIGTERM), "run2_sigterm.log", targets=["proton"])
     assert returncode != 0, log[-3000:]
     assert not done.exists()

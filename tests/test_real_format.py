@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from workflow_helpers import ROOT, run_snakemake
+from workflow_helpers import ROOT, run_snakemake, seed_tracing_tables
 
 from ams_anisotropy import io
 from ams_anisotropy.export import ams_events, ams_timeline, files_overlay
@@ -35,6 +35,8 @@ def files_run(ci_session_run):
     workdir = ci_session_run
     run_snakemake(workdir, "results/ci/export/files.yaml", "--cores", "2", "--configfile", "config/ci.yaml")
     overlay = workdir / "results" / "ci" / "export" / "files.yaml"
+    # the files run (run_name ci_files) has the simulated run's tracing config: its table, not traced again
+    seed_tracing_tables(workdir / "results" / "ci", workdir / "results" / "ci_files")
     run_snakemake(workdir, "--cores", "2", "--configfile", "config/ci.yaml", str(overlay.relative_to(workdir)),
                   "--config", f"analysis_species={json.dumps(SPECIES)}")
     return workdir

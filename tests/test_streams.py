@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 from regenerate_expected import EXPECTED, compare_tables, copy_project, run_ci_workflow
+from workflow_helpers import seed_tracing_tables
 
 from ams_anisotropy import rng
 
@@ -167,6 +168,7 @@ def ci_runs(tmp_path_factory, ci_session_run):
     workdir = copy_project(tmp_path_factory.mktemp("ci_reordered"))
     kept = _reorder_species(workdir)
     shutil.copytree(full / "sim", workdir / "results" / "ci" / "sim")  # copytree keeps the times
+    seed_tracing_tables(full, workdir / "results" / "ci")  # the same tracing config: not traced again
     # on one core (the session run used two, and the reference maps two threads): the comparison below
     # also shows that the results do not depend on --cores or on the threads of a job
     return full, run_ci_workflow(workdir, cores=1), kept

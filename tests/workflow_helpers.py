@@ -28,6 +28,22 @@ def copy_project(destination: Path) -> Path:
     return destination
 
 
+def seed_tracing_tables(source_results: Path, destination_results: Path) -> list[Path]:
+    """Copy the asymptotic-direction tables (``tracing/*.npz``, rule asymptotic_table) of a finished run folder
+    into another run folder, so that a test's run does not trace them again (~1 min each on 2 cores). The
+    table depends only on the config's ``tracing`` section and epoch, which the runs share; without a
+    Snakemake record the copy counts as up to date (it has no inputs). Returns the copied files."""
+    copied = []
+    for table in sorted((source_results / "tracing").glob("*.npz")):
+        target = destination_results / "tracing" / table.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(table, target)
+        copied.append(target)
+    if not copied:
+        raise AssertionError(f"no tracing table in {source_results / 'tracing'}")
+    return copied
+
+
 def snakemake_command(*args) -> list[str]:
     return [sys.executable, "-m", "snakemake", *args]
 

@@ -49,7 +49,6 @@ from .exposure_weights import check_range, efficiency_bin
 from .frames import GCRS_TO_GALACTIC, gcrs_to_itrs_matrix
 from .tracing import enu_axes_ecef
 
-
 _LOOKUP_CACHE_BYTES = 512 * 2**20  # table lookups kept between the two passes of galactic_alm (the rest redone)
 _NODE_WEIGHT_FLOOR = 1e-12  # relative weight below which a rigidity node is skipped in a cell
 
