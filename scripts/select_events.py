@@ -1,6 +1,7 @@
-"""Rule select_events: the paper's selection of every species of the run in one time chunk.
+"""Rule select_events: the paper's selection of the species of ``params.cuts`` in one time chunk.
 
-The events are read once and every species selected from them (``selection.select_species``).
+One species (one job per species and chunk) or every species of the run (one job per chunk): the
+events are read once and every species selected from them (``selection.select_species``).
 Events passing the loosest cutoff factor of the run are kept, with the max cutoff of their
 interval, so that the binning fills the nominal (1.2) and the variant (1.0, 1.4) maps from one
 selection; the cut-flow's cutoff row therefore names the loosest factor, and the binning adds the

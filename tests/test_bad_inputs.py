@@ -490,7 +490,7 @@ def test_bad_files_stop_their_job_and_leave_no_output(bad_inputs_project, tmp_pa
     assert result.returncode != 0
     assert (out / "selected/proton/chunk0000.parquet").is_file()
     for chunk, (kind, *_, message) in BAD_CHUNKS.items():
-        log = (out / f"logs/select_events/chunk{chunk:04d}.log").read_text()  # one selection job per chunk
+        log = (out / f"logs/select_events/proton/chunk{chunk:04d}.log").read_text()  # one job per species, chunk
         path = timelines[chunk] if kind == "timeline" else events[chunk]
         assert f"{path}: " in log and message in log, (chunk, log[-2000:])
         assert not (out / f"selected/proton/chunk{chunk:04d}.parquet").exists()

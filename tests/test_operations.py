@@ -3,7 +3,8 @@ nothing else, subset runs beside the complete run, provenance, and the SLURM pro
 
 The rerun tests build the CI configuration's DAG in a temporary copy of the project, create its
 outputs as empty files and let `snakemake --touch --forceall` record their metadata (params, code hashes,
-inputs) as a finished run would, in a few seconds, and delete the simulated events (temp()). Then a
+inputs) as a finished run would, in a few seconds (the CI config keeps the simulated events,
+simulation.keep_events, as the default config does). Then a
 change (a config overlay, an edited module or data file) is dry-run and the jobs Snakemake plans are
 compared with the jobs the change must rerun: the directly affected ones and the jobs downstream of
 them, no others.
@@ -70,10 +71,10 @@ def finished_ci(tmp_path_factory):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
     # every job recorded (--forceall: a plain --touch skips the jobs already newer than their inputs and
-    # records nothing for them, here the simulation and the selection); then the simulated events deleted,
-    # as temp() files are after a real run
-    _snakemake(workdir, *CI, "--touch", "--forceall", "--notemp", "--cores", "1")
-    shutil.rmtree(workdir / "results" / "ci" / "sim" / "events")
+    # records nothing for them, here the simulation and the selection)
+    assert CI_CONFIG.get("simulation", {}).get("keep_events", True)  # else the events would be deleted here
+    _snakemake(workdir, *CI, "--touch", "--forceall", "--cores", "1")
+    assert (workdir / "results" / "ci" / "sim" / "events" / "chunk0000.parquet").is_file()
     return workdir
 
 
@@ -145,15 +146,20 @@ def _only_proton_and_shared(jobs):
     assert not rules_of(jobs) & {"simulate_timeline", "simulate_events", "figure1_electrons_positrons"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="select_events selects every species of a chunk in one job (workflow/rules/select.smk), so a cut "
-    "of one species reruns the selection, hence everything, of every species; and the simulated events it "
-    "reads are temp(): re-created for the proton selection, they rerun every job that reads them",
-)
 def test_a_proton_cut_reruns_only_proton_jobs_and_the_shared_tables(finished):
     jobs = dry_run(finished, *_overlay(finished, "species:\n  proton:\n    cuts: {track_chi2_max: 9.0}\n"))
     _only_proton_and_shared(jobs)
+    assert len([j for j in jobs if j["rule"] == "select_events"]) == N_CHUNKS  # one job per species and chunk
+
+
+def test_with_temporary_events_one_selection_job_per_chunk_selects_every_species(tmp_path):
+    """simulation.keep_events: false (config/paper.yaml): the events are temp(), a cut would re-create them
+    and rerun every species' selection anyway, so each chunk's species are selected in one pass."""
+    workdir = _project(tmp_path / "temp_events")
+    jobs = dry_run(workdir, *_overlay(workdir, "simulation:\n  keep_events: false\n"))
+    selections = [j for j in jobs if j["rule"] == "select_events"]
+    assert len(selections) == N_CHUNKS
+    assert all(len(j["output"]) == 2 * len(SPECIES) for j in selections)
 
 
 def test_a_proton_threshold_reruns_only_proton_jobs_and_the_shared_tables(finished):

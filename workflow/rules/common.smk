@@ -85,6 +85,16 @@ def simulation_flux_files():
     return sorted({particle["flux_file"] for particle in particles.values()})
 
 
+# One selection job per species and chunk where the events stay on disk (input files, or simulated events
+# kept), else one per chunk for every species (select.smk)
+SELECT_PER_SPECIES = config["input"]["source"] == "files" or bool(config.get("simulation", {}).get("keep_events"))
+
+
+def simulated_events(path):
+    """The simulated events file of a chunk: kept with simulation.keep_events, else temp() (disk)."""
+    return path if config.get("simulation", {}).get("keep_events") else temp(path)
+
+
 def species_flux_file(wildcards):
     """The flux table of a species (the reference maps' spectral weights), as an input."""
     return config["species"][wildcards.species]["flux_file"]

@@ -31,14 +31,15 @@ rule simulate_events:
         fluxes=simulation_flux_files(),
         tracing=simulation_table,
     output:
-        # intermediate: deleted once every species of the chunk is selected (snakemake --notemp keeps it;
-        # the simulation is deterministic, so a later rule that needs it regenerates the same file)
-        events=temp(f"{OUT}/sim/events/chunk{{chunk}}.parquet"),
+        # kept with simulation.keep_events (CI and default scale), else temp(): deleted once every species
+        # of the chunk is selected (the simulation is deterministic, so a later rule that needs it
+        # regenerates the same file, and then reruns every selection of the chunk)
+        events=simulated_events(f"{OUT}/sim/events/chunk{{chunk}}.parquet"),
     params:
         seed=config["seed"],
         window_unix_s=lambda wildcards: chunk_window_unix_s(wildcards.chunk),
         period_start_unix_s=start_unix_s(),
-        simulation=config.get("simulation"),
+        simulation={k: v for k, v in config.get("simulation", {}).items() if k != "keep_events"},
         good_intervals=config.get("good_intervals"),
         code=code_hash("simulate_events.py"),
     log:
