@@ -29,12 +29,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def read_benchmarks(run_dir: Path) -> pd.DataFrame:
     rows = []
-    for path in sorted((run_dir / "benchmarks").glob("*/*.tsv")):
+    folder = run_dir / "benchmarks"
+    for path in sorted(folder.rglob("*.tsv")):  # benchmarks/<rule>/<job>.tsv or <rule>/<species>/<job>.tsv
         table = pd.read_csv(path, sep="\t")
         if table.empty:
             continue
         row = table.iloc[-1]
-        rows.append({"rule": path.parent.name, "job": path.stem, "wall_s": float(row["s"]),
+        rule, *job = path.relative_to(folder).with_suffix("").parts
+        rows.append({"rule": rule, "job": "_".join(job), "wall_s": float(row["s"]),
                      "max_rss_mb": float(row["max_rss"]) if row["max_rss"] != "-" else float("nan"),
                      "cpu_s": float(row["cpu_time"]) if "cpu_time" in row else float("nan")})
     if not rows:

@@ -162,6 +162,15 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
+def _default_interrupt_handling() -> None:
+    """In the child before exec: SIGINT and SIGQUIT back to their default action. A test session started in
+    the background (`nohup ... &`, a CI runner without a terminal) inherits them ignored, as every process
+    it starts would, and Python keeps an ignored SIGINT ignored: Snakemake and its jobs would not see the
+    Ctrl-C at all (measured: SigIgn of the jobs had SIGINT set, and the run went on to the end)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 def _interrupted_run(workdir: Path, when, act, log_name: str, timeout_s=1500, targets=()) -> tuple[int, str]:
     """Start the CI run, wait until ``when()`` holds, call ``act(process)``, wait for Snakemake to exit."""
     log_path = workdir / log_name
@@ -169,6 +178,7 @@ def _interrupted_run(workdir: Path, when, act, log_name: str, timeout_s=1500, ta
         process = subprocess.Popen(
             snakemake_command(*targets, "--cores", "2", "--configfile", "config/ci.yaml"), cwd=workdir,
             env=snakemake_env(workdir), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_default_interrupt_handling,
         )
         try:
             deadline = time.monotonic() + timeout_s
