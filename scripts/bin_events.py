@@ -58,6 +58,6 @@ with rule_logging(snakemake) as log:
         log.info("cutoff factor %g: events per threshold %s", factor, dict(zip(accumulator.labels,
                  accumulator.n_events.tolist(), strict=True)))
     if time_histogram is not None:
-        io.write_csv(time_histogram.table(), snakemake.output.efficiency_time)
+        io.write_csv(time_histogram.table(), snakemake.output.efficiency_time[0])
         log.info("events per %g-day time block and trigger-rate bin: %d blocks",
                  reference["efficiency_time_block_days"], len(time_histogram.counts))
