@@ -13,7 +13,18 @@ The dead layer draws no random number, so its difference from the all-off case i
 are a new random draw (difference noise ~sqrt(2) sigma); the 10x cases divided by 10 estimate the default
 size's spurious dipole with a tenth of that noise (linear in the size for these small factors).
 
-    PYTHONPATH=scripts .venv/bin/python benchmarks/bench_detector_effects.py [days]
+With ``--efftime`` only the all-off, dead-layer and all-effects cases run, each with the nominal reference
+and the ``efftime`` variant (efficiency per trigger-rate bin and time block of config.yaml
+``reference.efficiency_time_block_days``, :mod:`ams_anisotropy.efficiency_time`) from the same events:
+printed per case, threshold and reference the fit, its difference from the all-off case with the same
+reference (the spurious dipole), and the systematic shift efftime - nominal of the case (what the
+efficiency-model group of ``limits.systematics_groups`` counts for efftime), with the CPU time of each
+reference.
+
+``--inject=FB,EW,NS`` (per cent, galactic) simulates that dipole instead of an isotropic sky: the shift
+efftime - nominal of the all-off case then measures how much of a real dipole the time factors absorb.
+
+    PYTHONPATH=scripts .venv/bin/python benchmarks/bench_detector_effects.py [days] [--efftime] [--inject=FB,EW,NS]
 """
 
 from __future__ import annotations
@@ -32,16 +43,21 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from ams_anisotropy import binning, fit, reference, selection, simulation, validation  # noqa: E402
 from ams_anisotropy.detector_effects import detector_effects_from_config  # noqa: E402
+from ams_anisotropy.efficiency_time import TimeBlockHistogram, read_time_histogram  # noqa: E402
 
 THRESHOLDS_GV = [18.0, 30.0, 45.0, 80.0, 150.0]
 COMPONENTS = ("ew", "ns", "fb")  # printed order; fit order is (fb, ew, ns)
+ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
+EFFTIME = "--efftime" in sys.argv[1:]
+INJECT = next((tuple(float(v) / 100.0 for v in a.split("=", 1)[1].split(",")) for a in sys.argv[1:]
+               if a.startswith("--inject=")), None)
 
 
 def _config():
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     update_config(config, yaml.safe_load((ROOT / "config" / "validation.yaml").read_text()))
-    if len(sys.argv) > 1:  # a shorter period to try the script (days); the dead layer then starts at day 0
-        config["period"]["duration_days"] = float(sys.argv[1])
+    if ARGS:  # a shorter period to try the script (days); the dead layer then starts at day 0
+        config["period"]["duration_days"] = float(ARGS[0])
         config["simulation"]["detector_effects"]["dead_layer"]["start_day"] = 0.0
     return config
 
@@ -63,22 +79,47 @@ def _cases(section):
     for name in ("longitude", "drift", "trigger_nonlinearity"):
         cases[f"{name}_x10"] = only(name, 10.0)
     cases["all"] = {name: dict(effect, enabled=True) for name, effect in section.items()}
+    if EFFTIME:
+        return {name: cases[name] for name in ("off", "dead_layer", "all")}
     return cases
 
 
-def _measure(setup, effects, correct):
+def _measure(setup, effects, correct, block_days=None):
+    """Fitted rows per threshold with the nominal reference; with ``block_days`` a dict {"nominal": rows,
+    "efftime": rows, "cpu_s": {reference: CPU s}} from the same events."""
     kwargs = dict(setup.simulation_kwargs, prescale=1.0, detector_effects=effects)
     acc = binning.MapAccumulator(THRESHOLDS_GV, setup.upper, setup.nside, setup.nside_detector,
                                  {"trigger_rate_hz": setup.efficiency_edges}, species="proton", unit="GV")
+    per_block = None if block_days is None else TimeBlockHistogram(THRESHOLDS_GV, setup.upper,
+                                                                   setup.efficiency_edges, block_days)
     for frame in simulation.iter_event_slices(setup.timeline, seed=setup.seed, chunk_id=0,
                                               particles=[setup.particle], **kwargs):
         selected, _ = selection.select_events(frame, setup.timeline, setup.cuts)
         acc.add(selected)
+        if per_block is not None:
+            per_block.add(selected)
+    if per_block is None:
+        return _fit_rows(setup, acc, _reference(setup, acc, None), correct)
+    out = {"cpu_s": {}}
+    time_histogram = read_time_histogram(per_block.table(), setup.efficiency_edges, per_block.labels[0], block_days)
+    for name, histogram in (("nominal", None), ("efftime", time_histogram)):
+        t0 = time.process_time()
+        ref = _reference(setup, acc, histogram)
+        out["cpu_s"][name] = time.process_time() - t0
+        out[name] = _fit_rows(setup, acc, ref, correct)
+    return out
+
+
+def _reference(setup, acc, time_histogram):
     ref, _, _ = reference.data_driven_reference(
         setup.timeline, acc.detector, acc.histograms["trigger_rate_hz"], acc.n_events, THRESHOLDS_GV,
         setup.upper, setup.flux.integral_above, setup.nside, cone_column=setup.cone_column,
         efficiency_variable="trigger_rate_hz", efficiency_edges=setup.efficiency_edges, settings=setup.settings,
-        **setup.reference_options)
+        time_histogram=time_histogram, **setup.reference_options)
+    return ref
+
+
+def _fit_rows(setup, acc, ref, correct):
     rows = []
     for k in range(len(THRESHOLDS_GV)):
         counts, ref_map = acc.counts[k], ref.maps[k]
@@ -103,12 +144,23 @@ def main():
     store_above = config["simulation"]["particles"]["proton"]["store_above"]  # as the simulate_events rule
     setup = dataclasses.replace(setup, cuts=dataclasses.replace(setup.cuts, observable_min=THRESHOLDS_GV[0]),
                                 particle=dataclasses.replace(setup.particle, store_above=store_above))
+    if INJECT is not None:
+        setup = dataclasses.replace(setup, particle=dataclasses.replace(setup.particle,
+                                                                         sky=simulation.SkyModel(INJECT)))
+        print(f"# injected dipole (FB, EW, NS) = {INJECT}", flush=True)
     results = {}
+    block_days = config["reference"]["efficiency_time_block_days"] if EFFTIME else None
     for name, section in _cases(config["simulation"]["detector_effects"]).items():
         t0 = time.process_time()
         results[name] = _measure(setup, detector_effects_from_config(section, start),
-                                 correct=config["period"]["duration_days"] >= 72.0)
+                                 correct=config["period"]["duration_days"] >= 72.0, block_days=block_days)
         print(f"# {name}: {time.process_time() - t0:.0f} s CPU", flush=True)
+        if EFFTIME:
+            print("# " + ", ".join(f"{ref} reference {cpu:.1f} s CPU" for ref, cpu in results[name]["cpu_s"].items()),
+                  flush=True)
+    if EFFTIME:
+        _print_efftime(results)
+        return
     print("case,threshold_gv,n_events," + ",".join(f"rho_{c}_pct,sigma_{c}_pct,diff_{c}_pct" for c in COMPONENTS)
           + ",diff_over_sigma_max")
     order = [1, 2, 0]  # fit (fb, ew, ns) -> (ew, ns, fb)
@@ -118,6 +170,22 @@ def main():
             diff = (rho - results["off"][k][1]) / scale
             cells = ",".join(f"{100 * rho[j]:.4f},{100 * sigma[j]:.4f},{100 * diff[j]:.4f}" for j in order)
             print(f"{name},{THRESHOLDS_GV[k]:g},{n},{cells},{np.max(np.abs(diff * scale / sigma)):.2f}")
+
+
+def _print_efftime(results):
+    """Per case, threshold and reference: the fit, the spurious dipole (minus the all-off case with the same
+    reference) and, on the efftime rows, the systematic shift efftime - nominal of the case."""
+    print("case,threshold_gv,reference,n_events," + ",".join(
+        f"rho_{c}_pct,sigma_{c}_pct,spurious_{c}_pct,shift_{c}_pct" for c in COMPONENTS) + ",spurious_over_sigma_max")
+    order = [1, 2, 0]  # fit (fb, ew, ns) -> (ew, ns, fb)
+    for name, result in results.items():
+        for ref in ("nominal", "efftime"):
+            for k, (n, rho, sigma) in enumerate(result[ref]):
+                spurious = rho - results["off"][ref][k][1]
+                shift = rho - result["nominal"][k][1]
+                cells = ",".join(f"{100 * rho[j]:.4f},{100 * sigma[j]:.4f},{100 * spurious[j]:.4f},"
+                                 f"{100 * shift[j]:.4f}" for j in order)
+                print(f"{name},{THRESHOLDS_GV[k]:g},{ref},{n},{cells},{np.max(np.abs(spurious / sigma)):.2f}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 The variants (``ams_anisotropy.reference_variants``): ``nominal`` (data-driven factorised method),
 ``cutoff<f>`` (cutoff factor f, with that factor's counts and histograms), ``noeff`` (no efficiency
 correction), ``shuffle`` (event shuffling), ``effcutoff`` / ``efffine`` (other efficiency models),
-``accband`` (half the band limit), ``cadence2`` (every second interval). The integrated variants also
+``efftime`` (efficiency per trigger-rate bin and time block), ``accband`` (half the band limit), ``cadence2``
+(every second interval). The integrated variants also
 store the dipole response of the maps (columns ``<threshold>_RESP{X,Y,Z}``) used by the fit to undo the
 dipole the data-driven acceptance absorbs.
 """
@@ -18,6 +19,7 @@ from ams_anisotropy import io, reference
 from ams_anisotropy.asymptotic import AsymptoticTable
 from ams_anisotropy.binning import threshold_label
 from ams_anisotropy.deflected_exposure import DeflectionSettings
+from ams_anisotropy.efficiency_time import read_time_histogram
 from ams_anisotropy.reference_variants import HISTOGRAM_VARIABLES, merged_histogram, variant_spec
 from ams_anisotropy.rng import generator
 from ams_anisotropy.selection import passes_cutoff_factor
@@ -63,6 +65,10 @@ with rule_logging(snakemake) as log:
         if recipe.histogram_variable is not None:
             event_histogram = merged_histogram(pd.read_csv(snakemake.input.efficiency), recipe.histogram_variable,
                                                recipe.efficiency_edges, labels, snakemake.input.efficiency)
+        time_histogram = None
+        if recipe.time_block_days is not None:  # the lowest threshold's events per time block (efftime)
+            time_histogram = read_time_histogram(pd.read_csv(snakemake.input.efficiency_time), recipe.efficiency_edges,
+                                                 labels[0], recipe.time_block_days, snakemake.input.efficiency_time)
         settings = reference.IntegrationSettings(
             lmax=recipe.lmax, kmax=recipe.kmax, epsilon=ref_cfg["epsilon"], oversampling=ref_cfg["oversampling"],
             nthreads=1, workers=snakemake.threads, interval_stride=recipe.interval_stride,
@@ -81,12 +87,19 @@ with rule_logging(snakemake) as log:
             deflection_settings=DeflectionSettings(**{k: v for k, v in ref_cfg.get("deflection", {}).items()
                                                       if k != "enabled"}),
             resolution=tuple(spec["resolution"]) if spec.get("resolution") else None,
+            time_histogram=time_histogram,
         )
         if snakemake.input.tracing:
             log.info("exposure in asymptotic directions (deflection correction, %s)", ref_cfg["deflection"])
         if efficiency is not None:
             log.info("efficiency per %s bin (lowest threshold): %s", recipe.histogram_variable,
                      np.round(efficiency[0], 4).tolist())
+        if result.time_efficiency is not None:
+            te = result.time_efficiency
+            log.info("time factors per %g-day block: %d blocks, range %.4f-%.4f; %d of %d cells with their own "
+                     "factor, %d blocks merged, %d at 1", recipe.time_block_days, te.blocks.size, te.factors.min(),
+                     te.factors.max(), int(te.cell_estimated.sum()), te.factors.size,
+                     int((~te.cell_estimated.all(axis=1) & te.block_estimated).sum()), int((~te.block_estimated).sum()))
         maps = np.concatenate([result.maps, result.dipole_response.reshape(-1, result.maps.shape[1])])
         all_labels = labels + [name for label in labels for name in reference.response_labels(label)]
         io.write_threshold_maps(snakemake.output.reference, maps, all_labels, header=header)

@@ -329,6 +329,8 @@ SCHEMA_CASES = [
     ("species-name-path", lambda c: c["species"].__setitem__("../x", c["species"]["proton"]),
      ["'../x' does not match", "['species']"]),
     ("unknown-source", _setter("input", "source", "tape"), ["'tape' is not one of"]),
+    ("efftime-block-zero", _setter("reference", "efficiency_time_block_days", 0),
+     ["0 is less than or equal to the minimum of 0", "['reference']['efficiency_time_block_days']"]),
 ]
 
 

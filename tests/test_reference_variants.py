@@ -8,7 +8,7 @@ from ams_anisotropy import binning, reference_variants
 from ams_anisotropy.reference_variants import merged_histogram, refined_edges, variant_spec
 
 CONFIG = {"efficiency_variable": "trigger_rate_hz", "efficiency_edges": [0, 250, 500, 1000, 2500],
-          "efficiency_cutoff_edges_gv": [0, 5, 10, 20, 30], "lmax": 96, "kmax": 8}
+          "efficiency_cutoff_edges_gv": [0, 5, 10, 20, 30], "lmax": 96, "kmax": 8, "efficiency_time_block_days": 1.0}
 
 
 def test_recipes_change_one_ingredient_each():
@@ -23,6 +23,13 @@ def test_recipes_change_one_ingredient_each():
     assert len(variant_spec("efffine", CONFIG, 1.2).efficiency_edges) == 2 * len(CONFIG["efficiency_edges"]) - 1
     assert (variant_spec("accband", CONFIG, 1.2).lmax, variant_spec("accband", CONFIG, 1.2).kmax) == (48, 4)
     assert variant_spec("cadence2", CONFIG, 1.2).interval_stride == 2
+    efftime = variant_spec("efftime", CONFIG, 1.2)
+    assert efftime.time_block_days == 1.0 and efftime.efficiency_edges == nominal.efficiency_edges
+    assert nominal.time_block_days is None
+    assert reference_variants.needs_time_histogram(["efffine", "efftime"])
+    assert not reference_variants.needs_time_histogram(["efffine", "cadence2"])
+    with pytest.raises(ValueError, match="needs reference.efficiency_variable 'trigger_rate_hz'"):
+        variant_spec("efftime", {**CONFIG, "efficiency_variable": "cutoff_max_gv"}, 1.2)
     with pytest.raises(ValueError, match="unknown reference variant 'bogus'"):
         variant_spec("bogus", CONFIG, 1.2)
 

@@ -41,6 +41,7 @@ from .dipole_absorption import (  # noqa: F401 - the workflow's names for the ab
     fitted_dipole_transform,
     response_labels,
 )
+from .efficiency_time import TimeBlockEvents, TimeEfficiency, estimate_time_efficiency, time_block_exposure
 from .exposure import (
     DEFAULT_EPSILON,
     DEFAULT_KMAX,
@@ -94,7 +95,8 @@ class ReferenceMaps:
     acceptance, same normalisation (None if not computed); q_matrix (n_thr, 3, 3): Q = the W-weighted
     mean rotation; n_intervals: good intervals used; total_weight_s (n_thr,): sum of W (s);
     n_clipped_pixels (n_thr,): pixels where the band-limited map dipped below zero (set to 0);
-    efficiency (n_thr, n_bins): the eps applied (estimated or given; None without a binned efficiency).
+    efficiency (n_thr, n_bins): the eps applied (estimated or given; None without a binned efficiency);
+    time_efficiency: the time factors c(t, b) applied (the ``efftime`` variant), else None.
     """
 
     maps: np.ndarray
@@ -104,6 +106,7 @@ class ReferenceMaps:
     total_weight_s: np.ndarray
     n_clipped_pixels: np.ndarray
     efficiency: np.ndarray | None = None
+    time_efficiency: TimeEfficiency | None = None
 
 
 def reference_maps(
@@ -124,6 +127,7 @@ def reference_maps(
     event_histogram=None,
     efficiency_min_events_per_bin: float = 400.0,
     deflection: DeflectionCorrection | None = None,
+    time_histogram: TimeBlockEvents | None = None,
 ) -> ReferenceMaps:
     """Galactic reference maps of every threshold in one streamed pass over the timeline.
 
@@ -151,6 +155,11 @@ def reference_maps(
         The exposure in asymptotic (backtraced) directions (:mod:`deflected_exposure`): a second pass over the
         timeline (which must then be paths or frames, not a one-shot iterator) adds the deflection correction,
         with the efficiency of the first pass, to the exposure of the arrival directions.
+    time_histogram : TimeBlockEvents, optional
+        The lowest threshold's events per time block and efficiency bin (the ``efftime`` variant, with
+        ``event_histogram``): a first pass over the timeline's columns gives the time factors c(t, b)
+        (:mod:`efficiency_time`), each interval's livetime is multiplied by its c, and eps is estimated with
+        that livetime. The timeline must then be paths or frames (read twice).
     """
     thresholds, upper = check_range(thresholds, upper)
     n_thr = thresholds.size
@@ -194,8 +203,17 @@ def reference_maps(
     stride = int(settings.interval_stride)
     if stride < 1:
         raise ValueError(f"interval_stride must be a positive integer, got {settings.interval_stride!r}")
-    for block in timeline_blocks(timeline, cone_column, efficiency_variable, time_max_unix_s=time_max_unix_s):
-        block = _strided(block, stride)
+    time_efficiency = None
+    if time_histogram is not None:
+        if not estimate or tuple(np.asarray(time_histogram.edges, dtype=np.float64)) != tuple(edges):
+            raise ValueError("time_histogram needs an event_histogram with the same efficiency edges")
+        exposure_blocks, exposure_tb = time_block_exposure(
+            timeline_blocks(timeline, cone_column, efficiency_variable, time_max_unix_s=time_max_unix_s),
+            thresholds[0], upper, integral_flux, cutoff_factor, edges, time_histogram.block_s)
+        time_efficiency = estimate_time_efficiency(time_histogram, exposure_blocks, exposure_tb,
+                                                   efficiency_min_events_per_bin)
+    for block in _weighted_blocks(timeline, cone_column, efficiency_variable, time_max_unix_s, stride,
+                                  time_efficiency):
         n_intervals += block.livetime_s.size
         if direct:
             per_threshold.add(block.rotations, interval_weights(block, thresholds, upper, integral_flux,
@@ -248,7 +266,7 @@ def reference_maps(
     if deflection is not None:
         alm = alm.copy()
         alm[:, 0] += _deflection_alm(deflection, timeline, cone_column, efficiency_variable, time_max_unix_s,
-                                     stride, None if direct else eps, edges, beams, settings.lmax)
+                                     stride, time_efficiency, None if direct else eps, edges, beams, settings.lmax)
     raw = pixel_averaged_maps(alm, nside, settings.lmax, settings.oversampling)  # (n_thr, n_beams, npix)
     maps = raw[:, 0]
     negative = maps < 0
@@ -266,6 +284,7 @@ def reference_maps(
     return ReferenceMaps(
         maps=maps * scale[:, None], dipole_response=response, q_matrix=q_matrix, n_intervals=n_intervals,
         total_weight_s=total_weight, n_clipped_pixels=negative.sum(axis=1), efficiency=eps,
+        time_efficiency=time_efficiency,
     )
 
 
@@ -280,12 +299,23 @@ def _strided(block, stride: int):
         iss_lat_deg=block.iss_lat_deg[keep], iss_lon_deg=block.iss_lon_deg[keep])
 
 
-def _deflection_alm(deflection, timeline, cone_column, efficiency_variable, time_max_unix_s, stride, eps, edges,
-                    beams, lmax):
-    """The deflection correction (n_thr, n_alm(lmax, lmax)), scaled to each threshold's acceptance integral."""
+def _weighted_blocks(timeline, cone_column, efficiency_variable, time_max_unix_s, stride, time_efficiency,
+                     with_position=False):
+    """The timeline's blocks, strided, each interval's livetime times its time factor c (``efftime``)."""
     for block in timeline_blocks(timeline, cone_column, efficiency_variable, time_max_unix_s=time_max_unix_s,
-                                 with_position=True):
+                                 with_position=with_position):
         block = _strided(block, stride)
+        if time_efficiency is not None:
+            block = dataclasses.replace(block, livetime_s=block.livetime_s * time_efficiency.interval_factors(
+                block.time_unix_s, block.variable))
+        yield block
+
+
+def _deflection_alm(deflection, timeline, cone_column, efficiency_variable, time_max_unix_s, stride,
+                    time_efficiency, eps, edges, beams, lmax):
+    """The deflection correction (n_thr, n_alm(lmax, lmax)), scaled to each threshold's acceptance integral."""
+    for block in _weighted_blocks(timeline, cone_column, efficiency_variable, time_max_unix_s, stride,
+                                  time_efficiency, with_position=True):
         deflection.add(block, eps, edges if eps is not None and eps.shape[1] > 1 else None)
     small = deflection.galactic_alm()  # per unit normalised acceptance
     acceptance_integral = np.sqrt(4.0 * np.pi) * beams[:, 0, 0].real  # a_00 = integral / sqrt(4 pi)
@@ -320,6 +350,7 @@ def data_driven_reference(
     charge_sign: int | None = None,
     deflection_settings: DeflectionSettings | None = None,
     resolution: tuple[float, float] | None = None,
+    time_histogram: TimeBlockEvents | None = None,
 ):
     """The workflow's reference: acceptance and efficiency from the binned events, then the exposure.
 
@@ -329,7 +360,8 @@ def data_driven_reference(
 
     ``detector_maps`` (n_thr, npix_det): detector-frame histograms; ``event_histogram`` (n_thr, n_bins):
     selected events per efficiency bin (``binning.MapAccumulator.histograms``), or None for no efficiency
-    correction (the "noeff" variant). Returns (ReferenceMaps, efficiency (n_thr, n_bins) or None,
+    correction (the "noeff" variant); ``time_histogram``: the ``efftime`` variant's events per time block
+    (:func:`reference_maps`). Returns (ReferenceMaps, efficiency (n_thr, n_bins) or None,
     acceptance source (n_thr,)).
     """
     if deflection_table is not None:
@@ -342,6 +374,7 @@ def data_driven_reference(
                             efficiency_min_events_per_bin=efficiency_min_events_per_bin,
                             deflection=None if deflection_table is None else DeflectionCorrection(
                                 deflection_table, np.asarray(detector_maps)[0], charge_sign, thresholds, upper,
-                                integral_flux, cutoff_factor, deflection_settings or DeflectionSettings(), resolution))
+                                integral_flux, cutoff_factor, deflection_settings or DeflectionSettings(), resolution),
+                            time_histogram=time_histogram)
     efficiency = result.efficiency
     return result, efficiency, source

@@ -11,12 +11,16 @@ dipole between the variants of a group is a systematic uncertainty (config ``lim
 | ``shuffle`` | event shuffling instead of the exposure integration (absorbs a real dipole: reported only) | none |
 | ``effcutoff`` | efficiency binned in the field-of-view cutoff instead of the trigger rate | efficiency model |
 | ``efffine`` | efficiency in twice as many trigger-rate bins (each bin split at its middle) | efficiency model |
+| ``efftime`` | efficiency per nominal trigger-rate bin and time block (days: config key below) | efficiency model |
 | ``accband`` | acceptance and exposure at half the band limit (lmax / 2, kmax / 2) | acceptance |
 | ``cadence2`` | every second timeline interval with twice its weight (2x coarser sampling) | exposure integration |
 
 The histograms of the efficiency variables are written by the binning at the refined edges (every
 nominal bin split at its middle, :func:`refined_edges`), so the nominal and ``efffine`` bins are both
-sums of them (:func:`merged_histogram`).
+sums of them (:func:`merged_histogram`). ``efftime`` also reads the binning's events per time block
+(``reference.efficiency_time_block_days``) and refined trigger-rate bin (``efficiency_time.csv``,
+:class:`efficiency_time.TimeBlockHistogram`, written only when a variant needs it:
+:func:`needs_time_histogram`); its model, fallbacks and cost are in :mod:`ams_anisotropy.efficiency_time`.
 """
 
 from __future__ import annotations
@@ -26,15 +30,19 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .efficiency_time import check_block_days
+
 # efficiency variables: histogram column of the selected events -> timeline variable of exposure_weights
 HISTOGRAM_VARIABLES = {"trigger_rate_hz": "trigger_rate_hz", "cutoff_max_gv": "cutoff"}
-INTEGRATED_VARIANTS = ("nominal", "noeff", "effcutoff", "efffine", "accband", "cadence2")
+INTEGRATED_VARIANTS = ("nominal", "noeff", "effcutoff", "efffine", "efftime", "accband", "cadence2")
+TIME_VARIANTS = ("efftime",)  # the variants that read the events per time block
 
 
 @dataclass(frozen=True)
 class VariantSpec:
     """How to build one variant: cutoff_factor; histogram_variable (None: no efficiency correction);
-    efficiency_edges; lmax, kmax; interval_stride (1 = every interval); shuffle (event shuffling)."""
+    efficiency_edges; lmax, kmax; interval_stride (1 = every interval); shuffle (event shuffling);
+    time_block_days: the efficiency's time blocks, days (None: one efficiency for the whole period)."""
 
     cutoff_factor: float
     histogram_variable: str | None
@@ -43,6 +51,7 @@ class VariantSpec:
     kmax: int
     interval_stride: int = 1
     shuffle: bool = False
+    time_block_days: float | None = None
 
 
 def refined_edges(edges) -> np.ndarray:
@@ -76,12 +85,22 @@ def variant_spec(variant: str, reference_config: dict, nominal_cutoff_factor: fl
                               "efficiency_edges": tuple(cfg["efficiency_cutoff_edges_gv"])})
     if variant == "efffine":
         return VariantSpec(**{**base, "efficiency_edges": tuple(refined_edges(cfg["efficiency_edges"]))})
+    if variant == "efftime":
+        if cfg["efficiency_variable"] != "trigger_rate_hz":
+            raise ValueError("reference variant 'efftime' bins the trigger rate in time: it needs "
+                             f"reference.efficiency_variable 'trigger_rate_hz', got {cfg['efficiency_variable']!r}")
+        return VariantSpec(**base, time_block_days=check_block_days(cfg.get("efficiency_time_block_days")))
     if variant == "accband":
         return VariantSpec(**{**base, "lmax": base["lmax"] // 2, "kmax": base["kmax"] // 2})
     if variant == "cadence2":
         return VariantSpec(**base, interval_stride=2)
     raise ValueError(f"unknown reference variant {variant!r} (known: {', '.join(INTEGRATED_VARIANTS)}, "
                      "shuffle, cutoff<factor>)")
+
+
+def needs_time_histogram(variants) -> bool:
+    """Whether one of ``variants`` reads the binning's events per time block."""
+    return any(v in TIME_VARIANTS for v in variants)
 
 
 def histogram_edges(reference_config: dict) -> dict:

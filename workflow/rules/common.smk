@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ams_anisotropy import codebase, provenance
+from ams_anisotropy.reference_variants import needs_time_histogram
 
 RUN = config["run_name"]
 OUT = f"results/{RUN}"
@@ -47,7 +48,7 @@ wildcard_constraints:
     chunk=r"\d{4}",
     species=r"[a-z0-9]+",
     threshold=r"[0-9.]+(GeV|GV|EeV)",
-    variant=r"nominal|cutoff[0-9.]+|noeff|shuffle|effcutoff|efffine|accband|cadence2",
+    variant=r"nominal|cutoff[0-9.]+|noeff|shuffle|effcutoff|efffine|efftime|accband|cadence2",
 
 
 def start_unix_s():
@@ -167,6 +168,11 @@ def cutoff_variants():
 
 def reference_variants():
     return ["nominal", *config["reference"]["variants"]]
+
+
+def time_histogram_needed():
+    """Whether a configured variant (efftime) reads the binning's events per time block."""
+    return needs_time_histogram(config["reference"]["variants"])
 
 
 def all_thresholds():

@@ -12,6 +12,8 @@ rule bin_events:
         counts=[f"{OUT}/maps/{{species}}/counts{cutoff_suffix(f)}.fits" for f in cutoff_variants()],
         detector=[f"{OUT}/maps/{{species}}/detector{cutoff_suffix(f)}.fits" for f in cutoff_variants()],
         efficiency=[f"{OUT}/maps/{{species}}/efficiency{cutoff_suffix(f)}.csv" for f in cutoff_variants()],
+        # events per time block and trigger-rate bin, nominal cutoff factor: only for the efftime variant
+        efficiency_time=[f"{OUT}/maps/{{species}}/efficiency_time.csv"] if time_histogram_needed() else [],
         selection_table=report(
             f"{OUT}/tables/{{species}}_selection.csv",
             caption="../report/species_selection.rst",
@@ -22,7 +24,8 @@ rule bin_events:
         species=lambda wildcards: species_spec(wildcards.species, "thresholds", "upper", "unit"),
         cutoff_factors=cutoff_variants(),
         maps=pick(config["maps"], "nside", "nside_detector", "allow_empty_threshold"),
-        reference=pick(config.get("reference"), "efficiency_edges", "efficiency_cutoff_edges_gv"),
+        reference=pick(config.get("reference"), "efficiency_edges", "efficiency_cutoff_edges_gv",
+                       *(["efficiency_time_block_days"] if time_histogram_needed() else [])),
         code=code_hash("bin_events.py"),
     log:
         f"{OUT}/logs/bin_events/{{species}}.log",
@@ -44,6 +47,9 @@ rule reference_maps:
         detector=lambda wildcards: f"{OUT}/maps/{wildcards.species}/detector{variant_factor_suffix(wildcards.variant)}.fits",
         efficiency=lambda wildcards: f"{OUT}/maps/{wildcards.species}/efficiency{variant_factor_suffix(wildcards.variant)}.csv",
         selected=lambda wildcards: selected_files(wildcards.species) if wildcards.variant == "shuffle" else [],
+        efficiency_time=lambda wildcards: (
+            f"{OUT}/maps/{wildcards.species}/efficiency_time.csv" if wildcards.variant == "efftime" else []
+        ),
         flux_table=lambda wildcards: config["species"][wildcards.species]["flux_file"],
         tracing=reference_table,
     output:
@@ -63,6 +69,7 @@ rule reference_maps:
             else pick(
                 config["reference"], "efficiency_variable", "efficiency_edges", "efficiency_cutoff_edges_gv",
                 "efficiency_min_events_per_bin",
+                *(["efficiency_time_block_days"] if wildcards.variant == "efftime" else []),
                 "acceptance_min_events", "acceptance_symmetry", "lmax", "kmax", "epsilon", "oversampling",
                 "deflection",
             )
