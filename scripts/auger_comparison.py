@@ -3,9 +3,10 @@
 import pandas as pd
 
 from _workflow import rule_logging
-from ams_anisotropy import io, plots
+from ams_anisotropy import io
 from ams_anisotropy.auger import compare_with_published, read_auger_events
 from ams_anisotropy.fit import pixels_with_exposure
+from ams_anisotropy.sky_maps import sky_maps
 
 with rule_logging(snakemake) as log:
     row = pd.read_csv(snakemake.input.table).iloc[0]
@@ -15,7 +16,7 @@ with rule_logging(snakemake) as log:
     label = f"{row['threshold']:g}{row['unit']}"
     counts = io.read_threshold_map(snakemake.input.counts, label)
     reference = io.read_threshold_map(snakemake.input.reference, label)
-    plots.sky_maps(
+    sky_maps(
         counts, reference, snakemake.output.skymaps, snakemake.output.skymaps_pdf,
         title=f"Pierre Auger 2017 public events above {label}",
         mask=pixels_with_exposure(reference, snakemake.params.min_exposure_fraction), smoothing_deg=45.0,

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from _workflow import rule_logging
-from ams_anisotropy import io, paper_results, plots
+from ams_anisotropy import component_figures, io, limit_figures, paper_results, sky_maps
 from ams_anisotropy.fit import pixels_with_exposure
 
 with rule_logging(snakemake) as log:
@@ -18,20 +18,21 @@ with rule_logging(snakemake) as log:
     if getattr(snakemake.params, "mark_paper_limits", False):  # the paper's six limits as red stars
         published = {s: paper_results.published_limits(s) for s in table["species"].unique()}
     if figure == "figure1":
-        plots.figure1_electrons_positrons(table, output.png, output.pdf, label=label, limit_column="delta_ul95_sys",
-                                          published=published)
+        limit_figures.figure1_electrons_positrons(table, output.png, output.pdf, label=label,
+                                                  limit_column="delta_ul95_sys", published=published)
     elif figure == "figure2":
-        plots.figure2_nuclei(table, output.png, output.pdf, label=label, limit_column="delta_ul95_sys",
-                             published=published)
+        limit_figures.figure2_nuclei(table, output.png, output.pdf, label=label, limit_column="delta_ul95_sys",
+                                     published=published)
     else:
         species = snakemake.wildcards.species
-        plots.components_vs_threshold(table, species, output.components, output.components_pdf, label=label)
+        component_figures.components_vs_threshold(table, species, output.components, output.components_pdf,
+                                                  label=label)
         lowest = table.sort_values("threshold").iloc[0]
         threshold = f"{lowest['threshold']:g}{lowest['unit']}"
         counts = io.read_threshold_map(snakemake.input.counts, threshold)
         reference = io.read_threshold_map(snakemake.input.reference, threshold)
         mask = pixels_with_exposure(reference, snakemake.params.min_exposure_fraction)
-        plots.sky_maps(
+        sky_maps.sky_maps(
             counts, reference, output.skymaps, output.skymaps_pdf,
             title=f"{species} above {threshold} ({label})", mask=mask,
             smoothing_deg=snakemake.params.smoothing_deg,

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ams_anisotropy import paper_results, plots
+from ams_anisotropy import limit_figures, paper_results
 
 
 def limits_table():
@@ -47,10 +47,10 @@ def test_missing_columns_fail_clearly():
 def test_paper_limits_are_marked_on_figure2(tmp_path):
     table = limits_table()
     published = {s: paper_results.published_limits(s) for s in table["species"].unique()}
-    fig = plots.figure2_nuclei(table, tmp_path / "f2.png", tmp_path / "f2.pdf", published=published,
+    fig = limit_figures.figure2_nuclei(table, tmp_path / "f2.png", tmp_path / "f2.pdf", published=published,
                                limit_column="delta_ul95_sys")
     stars = [line for ax in fig.axes for line in ax.get_lines() if line.get_gid() == "paper_limit"]
     assert len(stars) == 4
     assert np.allclose(sorted(float(s.get_ydata()[0]) for s in stars), [0.36, 0.38, 1.7, 1.9])
-    plain = plots.figure2_nuclei(table, tmp_path / "g.png", tmp_path / "g.pdf")
+    plain = limit_figures.figure2_nuclei(table, tmp_path / "g.png", tmp_path / "g.pdf")
     assert not [line for ax in plain.axes for line in ax.get_lines() if line.get_gid() == "paper_limit"]

@@ -1,4 +1,5 @@
-"""Tests of ams_anisotropy.plots: files written atomically, plotted values, input checks, map maths."""
+"""Tests of the figure modules (limit_figures, component_figures, sky_maps, figure_common): files written
+atomically, plotted values, input checks, map maths."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
 from scipy import optimize, stats
 
-from ams_anisotropy import plots
+from ams_anisotropy import component_figures, limit_figures, sky_maps
 from ams_anisotropy.rng import generator
 
 # Sample sizes above the first threshold (paper, method.md section 1) and integral spectral indices
@@ -94,7 +95,7 @@ def test_figure1_files_dots_lines_and_bands(tmp_path, table):
     png, pdf = paths(tmp_path)
     # rows in a scrambled order: the plot must sort by threshold
     scrambled = table.sample(frac=1.0, random_state=3)
-    fig = plots.figure1_electrons_positrons(scrambled, png, pdf, label="simulation")
+    fig = limit_figures.figure1_electrons_positrons(scrambled, png, pdf, label="simulation")
     assert isinstance(fig, Figure)
     assert_written(png, pdf)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.pdf", "fig.png"]  # no temp files left
@@ -126,9 +127,9 @@ def test_figure1_files_dots_lines_and_bands(tmp_path, table):
 
 
 def test_figure1_options_limit_column_and_stat_bands(tmp_path, table):
-    no_sys_bands = table.drop(columns=list(plots.BAND_SYS_COLUMNS))
+    no_sys_bands = table.drop(columns=list(limit_figures.BAND_SYS_COLUMNS))
     png, pdf = paths(tmp_path)
-    fig = plots.figure1_electrons_positrons(
+    fig = limit_figures.figure1_electrons_positrons(
         no_sys_bands, png, pdf, label="data", limit_column="delta_ul95_sys"
     )
     ax = axes_of(fig, "Positrons")
@@ -141,7 +142,7 @@ def test_figure1_options_limit_column_and_stat_bands(tmp_path, table):
 
 def test_figure2_four_panels(tmp_path, table):
     png, pdf = paths(tmp_path)
-    fig = plots.figure2_nuclei(table, png, pdf)
+    fig = limit_figures.figure2_nuclei(table, png, pdf)
     assert_written(png, pdf)
     for species, word in (("proton", "Protons"), ("helium", "Helium"), ("carbon", "Carbon"),
                           ("oxygen", "Oxygen")):
@@ -153,7 +154,7 @@ def test_figure2_four_panels(tmp_path, table):
 
 def test_missing_species_gives_labelled_empty_panel(tmp_path):
     png, pdf = paths(tmp_path)
-    fig = plots.figure2_nuclei(make_table(["proton"]), png, pdf)
+    fig = limit_figures.figure2_nuclei(make_table(["proton"]), png, pdf)
     assert_written(png, pdf)
     ax = axes_of(fig, "Oxygen")
     assert any("no oxygen results" in t.get_text() for t in ax.texts)
@@ -163,14 +164,14 @@ def test_figures_are_byte_identical(tmp_path, table):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     for folder in ("a", "b"):
-        plots.figure1_electrons_positrons(table, *paths(tmp_path / folder))
+        limit_figures.figure1_electrons_positrons(table, *paths(tmp_path / folder))
     for name in ("fig.png", "fig.pdf"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 
 def test_components_vs_threshold(tmp_path, table):
     png, pdf = paths(tmp_path)
-    fig = plots.components_vs_threshold(table, "proton", png, pdf)
+    fig = component_figures.components_vs_threshold(table, "proton", png, pdf)
     assert_written(png, pdf)
     rows = species_rows(table, "proton")
     for c, word in (("ew", "EW"), ("ns", "NS"), ("fb", "FB")):
@@ -191,11 +192,11 @@ def test_components_vs_threshold(tmp_path, table):
 
 
 def limit_figure(table, png, pdf, **kw):
-    return plots.figure1_electrons_positrons(table, png, pdf, **kw)
+    return limit_figures.figure1_electrons_positrons(table, png, pdf, **kw)
 
 
 def components_figure(table, png, pdf, **kw):
-    return plots.components_vs_threshold(table, "positron", png, pdf, **kw)
+    return component_figures.components_vs_threshold(table, "positron", png, pdf, **kw)
 
 
 FIGURE1_COLUMNS = ["species", "threshold", "unit", "delta_ul95", "expected_ul95_median",
@@ -207,7 +208,7 @@ COMPONENT_COLUMNS = ["species", "threshold", "unit"] + [
 
 @pytest.mark.parametrize(
     ("draw", "columns"),
-    [(limit_figure, FIGURE1_COLUMNS), (plots.figure2_nuclei, FIGURE1_COLUMNS),
+    [(limit_figure, FIGURE1_COLUMNS), (limit_figures.figure2_nuclei, FIGURE1_COLUMNS),
      (components_figure, COMPONENT_COLUMNS)],
 )
 def test_missing_column_is_named_and_nothing_written(tmp_path, table, draw, columns):
@@ -237,7 +238,7 @@ def modified(table, species, column, value, row=0):
         (lambda t: modified(t, "positron", "band68_sys_high", 1.0), {}, "not nested"),
         (lambda t: modified(t, "positron", "band95_sys_low", np.nan), {}, "band95_sys_low of positron"),
         (lambda t: t[t["species"] == "proton"], {}, "no rows for any of positron, electron"),
-        (lambda t: t.drop(columns=list(plots.BAND_SYS_COLUMNS)), {"bands": "sys"}, "band68_sys_low"),
+        (lambda t: t.drop(columns=list(limit_figures.BAND_SYS_COLUMNS)), {"bands": "sys"}, "band68_sys_low"),
         (lambda t: t, {"bands": "median"}, "bands must be"),
         (lambda t: t, {"limit_column": "delta_ul99"}, "missing column.*delta_ul99"),
     ],
@@ -245,20 +246,20 @@ def modified(table, species, column, value, row=0):
 def test_bad_table_values_fail_clearly(tmp_path, table, change, kwargs, message):
     png, pdf = paths(tmp_path)
     with pytest.raises(ValueError, match=message):
-        plots.figure1_electrons_positrons(change(table), png, pdf, **kwargs)
+        limit_figures.figure1_electrons_positrons(change(table), png, pdf, **kwargs)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_components_bad_inputs(tmp_path, table):
     png, pdf = paths(tmp_path)
     with pytest.raises(ValueError, match="unknown species 'antiproton'"):
-        plots.components_vs_threshold(table, "antiproton", png, pdf)
+        component_figures.components_vs_threshold(table, "antiproton", png, pdf)
     with pytest.raises(ValueError, match="no rows for species carbon"):
-        plots.components_vs_threshold(make_table(["proton"]), "carbon", png, pdf)
+        component_figures.components_vs_threshold(make_table(["proton"]), "carbon", png, pdf)
     with pytest.raises(ValueError, match="rho_ns of helium must be finite"):
-        plots.components_vs_threshold(modified(table, "helium", "rho_ns", np.inf), "helium", png, pdf)
+        component_figures.components_vs_threshold(modified(table, "helium", "rho_ns", np.inf), "helium", png, pdf)
     with pytest.raises(ValueError, match="same file"):
-        plots.components_vs_threshold(table, "helium", png, png)
+        component_figures.components_vs_threshold(table, "helium", png, png)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -267,7 +268,7 @@ def test_existing_outputs_untouched_on_error(tmp_path, table):
     png.write_bytes(b"old png")
     pdf.write_bytes(b"old pdf")
     with pytest.raises(ValueError):
-        plots.figure1_electrons_positrons(table.drop(columns=["delta_ul95"]), png, pdf)
+        limit_figures.figure1_electrons_positrons(table.drop(columns=["delta_ul95"]), png, pdf)
     assert png.read_bytes() == b"old png" and pdf.read_bytes() == b"old pdf"
 
 
@@ -283,7 +284,7 @@ def test_render_failure_writes_neither_file(tmp_path, table, monkeypatch):
     monkeypatch.setattr(Figure, "savefig", failing_savefig)
     png, pdf = paths(tmp_path)
     with pytest.raises(RuntimeError, match="disk full"):
-        plots.figure1_electrons_positrons(table, png, pdf)
+        limit_figures.figure1_electrons_positrons(table, png, pdf)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -295,7 +296,7 @@ def test_tophat_sum_matches_healpy_query_disc():
     values = generator(0, "tests", 61).random(hp.nside2npix(nside))
     for radius_deg in (5.0, 25.0):
         # small block_pairs forces several blocks
-        sums = plots.tophat_sum(values, radius_deg, block_pairs=20_000)
+        sums = sky_maps.tophat_sum(values, radius_deg, block_pairs=20_000)
         for pixel in range(0, values.size, 37):
             disc = hp.query_disc(nside, hp.pix2vec(nside, pixel), np.radians(radius_deg), inclusive=False)
             assert sums[pixel] == pytest.approx(values[disc].sum(), rel=1e-12)
@@ -310,10 +311,10 @@ def test_relative_intensity_of_a_dipole_known_answer():
     d = 0.05
     reference = np.full(n.shape[1], 100.0)
     counts = reference * (1 + d * axis @ n)
-    layers = plots.relative_intensity_and_significance(counts, reference)
+    layers = sky_maps.relative_intensity_and_significance(counts, reference)
     np.testing.assert_allclose(layers["relative_intensity"], d * axis @ n, atol=1e-12)
     radius_deg = 20.0
-    layers = plots.relative_intensity_and_significance(counts, reference, smoothing_deg=radius_deg)
+    layers = sky_maps.relative_intensity_and_significance(counts, reference, smoothing_deg=radius_deg)
     expected = d * (1 + np.cos(np.radians(radius_deg))) / 2 * (axis @ n)
     # 2% of d: the cap holds ~110 pixels, its pixelised average differs from the integral by ~0.6% (measured)
     np.testing.assert_allclose(layers["relative_intensity"], expected, atol=0.02 * d)
@@ -324,12 +325,12 @@ def test_significance_known_background_matches_poisson_likelihood_ratio():
     expected = np.array([2.0, 3.0, 4.0, 20.0, 50.0, 100.0])
     ts = 2 * (stats.poisson.logpmf(counts, counts) - stats.poisson.logpmf(counts, expected))
     np.testing.assert_allclose(
-        plots.significance_map(counts, expected), np.sign(counts - expected) * np.sqrt(ts),
+        sky_maps.significance_map(counts, expected), np.sign(counts - expected) * np.sqrt(ts),
         rtol=1e-9, atol=1e-12,
     )
     # Gaussian limit: (C - M) / sqrt(M) = 1 for C = 10100, M = 10000; the LR significance is 0.998
-    assert plots.significance_map([10100.0], [10000.0])[0] == pytest.approx(1.0, abs=0.005)
-    assert np.isnan(plots.significance_map([3.0], [0.0])[0])
+    assert sky_maps.significance_map([10100.0], [10000.0])[0] == pytest.approx(1.0, abs=0.005)
+    assert np.isnan(sky_maps.significance_map([3.0], [0.0])[0])
 
 
 def test_li_ma_alpha_matches_numerical_profile_likelihood():
@@ -341,7 +342,7 @@ def test_li_ma_alpha_matches_numerical_profile_likelihood():
         null = optimize.minimize_scalar(lambda b: nll(0.0, b), bounds=(1e-3, 1e4), method="bounded")
         best = nll(n_on - alpha * n_off, n_off)  # unconstrained maximum
         numeric = np.sign(n_on - alpha * n_off) * np.sqrt(max(2 * (null.fun - best), 0.0))
-        value = plots.significance_map([n_on], [alpha * n_off], alpha=alpha)[0]
+        value = sky_maps.significance_map([n_on], [alpha * n_off], alpha=alpha)[0]
         assert value == pytest.approx(numeric, abs=1e-4)  # bounded optimiser tolerance ~1e-5
 
 
@@ -350,7 +351,7 @@ def test_isotropic_significance_is_standard_normal():
     npix = hp.nside2npix(16)
     reference = np.full(npix, 200.0)
     counts = generator(0, "tests", 62).poisson(reference).astype(float)
-    significance = plots.relative_intensity_and_significance(counts, reference)["significance"]
+    significance = sky_maps.relative_intensity_and_significance(counts, reference)["significance"]
     # 3072 pixels: standard errors 0.018 (mean) and 0.013 (std); allow ~4 of them
     assert abs(significance.mean()) < 0.07
     assert abs(significance.std() - 1.0) < 0.05
@@ -364,7 +365,7 @@ def test_sky_maps_writes_four_panels(tmp_path):
     mask = np.ones(npix, bool)
     mask[:40] = False
     png, pdf = paths(tmp_path)
-    fig = plots.sky_maps(counts, reference, png, pdf, "test sky", mask=mask, smoothing_deg=20.0, xsize=200)
+    fig = sky_maps.sky_maps(counts, reference, png, pdf, "test sky", mask=mask, smoothing_deg=20.0, xsize=200)
     assert_written(png, pdf)
     maps = [ax for ax in fig.axes if ax.name == "mollweide"]
     assert len(maps) == 4
@@ -391,5 +392,5 @@ def test_sky_maps_writes_four_panels(tmp_path):
 def test_sky_maps_bad_inputs(tmp_path, counts, reference, kwargs, message):
     png, pdf = paths(tmp_path)
     with pytest.raises(ValueError, match=message):
-        plots.sky_maps(counts, reference, png, pdf, "bad", xsize=100, **kwargs)
+        sky_maps.sky_maps(counts, reference, png, pdf, "bad", xsize=100, **kwargs)
     assert list(tmp_path.iterdir()) == []

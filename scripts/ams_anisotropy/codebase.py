@@ -3,8 +3,8 @@
 Snakemake reruns a ``script:`` rule when the script's modification time changes, but it does not see
 the package modules the script imports. :func:`code_hash` gives a SHA-256 of a rule script and of
 every module of this package it reaches (imports followed transitively, by parsing, never by
-importing), which the rules pass as a ``params`` value: editing ``plots.py`` then reruns exactly the
-rules whose scripts reach ``plots.py``. :func:`external_imports` lists the third-party distributions
+importing), which the rules pass as a ``params`` value: editing ``sky_maps.py`` then reruns exactly the
+rules whose scripts reach ``sky_maps.py``. :func:`external_imports` lists the third-party distributions
 the same code imports, so that a test can check them against each rule's conda environment.
 """
 
@@ -50,7 +50,7 @@ def _package_targets(module: str, level: int, names: list[str], package_dir: Pat
     targets = []
     if dotted:
         targets.append(base.with_suffix(".py") if base.with_suffix(".py").is_file() else base / "__init__.py")
-    for name in names:  # `from ams_anisotropy import io, plots`: submodules, else attributes of __init__
+    for name in names:  # `from ams_anisotropy import io, sky_maps`: submodules, else attributes of __init__
         candidate = base / f"{name}.py"
         if candidate.is_file():
             targets.append(candidate)

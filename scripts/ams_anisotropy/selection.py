@@ -1,39 +1,18 @@
-"""The paper's per-species event selection and its cut-flow table.
+"""The per-species event selection of a chunk (the driver) and its cut-flow table.
 
 One call of :func:`select_species` selects every species of a run from one chunk of events (all
 particles in one stream, columns of ``io.EVENT_SCHEMA``, read once) using the chunk's timeline
 (``io.TIMELINE_SCHEMA``); :func:`select_events` is the same for one species.
-Every event is matched to its timeline interval ``[time_unix_s, time_unix_s + duration_s)``; the
-cuts are applied in a fixed order, each one a row of the cut-flow:
-
-1. ``all``: every event of the chunk;
-2. ``good interval``: the interval's ``good`` flag (not in the SAA, livetime > 0.5, AMS z within
-   40 deg of the zenith; computed by the timeline); then, when the species has its own data-taking
-   end (``time_max_unix_s``), the events before it;
-3. quality and identification cuts, in the order beta window (downward-going, beta_min > 0), L1 hit,
-   inner layers, L9 hit, track chi2/ndf, track present with the required sign of rigidity, charge
-   window, TRD track, TRD estimator, ECAL cluster, ECAL estimator, E/|R| matching; a cut whose field
-   is None (or False for the ``require_*`` flags) does not apply and has no row;
-4. ``observable > cutoff_factor x max cutoff``: the observable against the maximum Stoermer cutoff
-   of the interval in a cone of ``cone_half_angle_deg`` around the AMS axis, for the charge sign of
-   the species (paper, section 3: "R (or E) > 1.2 x the maximum geomagnetic cutoff in the field of
-   view"; the factor 1.0/1.4 variants are the AMS flux papers' systematic);
-5. ``observable >= lowest threshold`` (and ``< upper edge`` when there is one, 350 GeV for e±).
-
-The observable is the ECAL energy (GeV) for e± and |rigidity| (GV) for nuclei.
+Every event is matched to its timeline interval ``[time_unix_s, time_unix_s + duration_s)``
+(:func:`match_intervals`); the cuts of each species (:mod:`species_cuts`: the paper's cuts, their
+parameters and their fixed order) are then applied one after the other, each one a row of the
+cut-flow after the first row ``all`` (every event of the chunk).
 
 Monte Carlo truth (``mc_particle``, ``mc_origin``), when present, is only used for reporting: each
 cut-flow row then also counts the true signal passing (``signal_out``: the species itself, primary)
 and each background class (``background_<class>_out``): other particles by name (charge confusion
 for e± shows up as ``background_positron_out`` in the electron sample, protons as
 ``background_proton_out``), ``albedo`` and ``poor_track`` (classified by ``mc_origin`` first).
-
-Simplifications (for the README):
-* the cuts are simple one-dimensional windows on the estimators of the event file, not the AMS
-  multivariate classifiers;
-* e± use the inner-tracker + L1 rigidity for the charge sign and the E/|R| matching; nuclei use the
-  inner-tracker + L1 rigidity unless ``use_full_span_rigidity`` (L1 to L9 fit) is set;
-* the cutoff is the timeline's per-interval maximum in the cone, not a per-event backtraced cutoff.
 """
 
 from __future__ import annotations
@@ -56,7 +35,7 @@ from .cutflow import (  # noqa: F401 (re-exported: the binning, the summary and 
     merge_cutflows,
     passes_cutoff_factor,
 )
-from .species_cuts import OBSERVABLE_UNITS, OBSERVABLES, SpeciesCuts  # noqa: F401 (re-exported)
+from .species_cuts import OBSERVABLE_UNITS, OBSERVABLES, SpeciesCuts, cut_steps  # noqa: F401 (re-exported)
 
 LOG = logging.getLogger(__name__)
 
@@ -173,95 +152,6 @@ class _Columns:
         return self._cache[key]
 
 
-def _steps(cuts: SpeciesCuts, col: _Columns):
-    """The cuts in their documented order: (row name, key, test(rows) -> bool array for those rows).
-
-    ``key`` identifies the test and its parameters, so that species sharing a prefix of identical cuts
-    (the nuclei, the e±) share its evaluation. NaN compares False, so missing quantities fail their cut.
-    """
-    steps = [("good interval", ("good",), lambda i: col.interval_value("good").astype(bool)[i])]
-    if cuts.time_max_unix_s is not None:
-        stop = float(cuts.time_max_unix_s)
-        steps.append((f"time before the end of data taking ({stop:.0f} s)", ("time", stop),
-                      lambda i: col("time_unix_s", i) < stop))
-    lo = cuts.beta_min if cuts.beta_min is not None else 0.0
-    hi = cuts.beta_max
-
-    def beta_cut(i):
-        beta = col("beta", i)
-        keep = (beta > 0) & (beta >= lo)
-        return keep & (beta <= hi) if hi is not None else keep
-
-    name = (f"downward beta in [{lo:g}, {_fmt(hi, 'inf')}]" if cuts.beta_min is not None or hi is not None
-            else "downward-going (beta > 0)")
-    steps.append((name, ("beta", lo, hi), beta_cut))
-    if cuts.require_l1:
-        steps.append(("L1 hit", ("l1",), lambda i: col("has_l1", i).astype(bool)))
-    if cuts.min_inner_layers is not None:
-        k = cuts.min_inner_layers
-        steps.append((f"inner layers >= {k}", ("inner", k), lambda i: col("n_inner_layers", i) >= k))
-    if cuts.require_l9:
-        steps.append(("L9 hit", ("l9",), lambda i: col("has_l9", i).astype(bool)))
-    if cuts.track_chi2_max is not None:
-        chi2 = cuts.track_chi2_max
-        steps.append((f"track chi2/ndf <= {chi2:g}", ("chi2", chi2), lambda i: col("track_chi2_ndf", i) <= chi2))
-    sign, rig = cuts.charge_sign, cuts.rigidity_column
-    steps.append((f"track with {'positive' if sign > 0 else 'negative'} rigidity ({rig})", ("sign", rig, sign),
-                  lambda i: col(rig, i) * sign > 0))
-    if cuts.charge_min is not None or cuts.charge_max is not None:
-        qmin, qmax = cuts.charge_min, cuts.charge_max
-
-        def charge_cut(i):
-            charge = col("charge", i)
-            keep = np.isfinite(charge)
-            if qmin is not None:
-                keep &= charge >= qmin
-            if qmax is not None:
-                keep &= charge <= qmax
-            return keep
-
-        steps.append((f"charge in [{_fmt(qmin, '-inf')}, {_fmt(qmax, 'inf')}]", ("charge", qmin, qmax), charge_cut))
-    if cuts.require_trd_track:
-        steps.append(("TRD track", ("trd",), lambda i: col("has_trd_track", i).astype(bool)))
-    if cuts.trd_estimator_max is not None:
-        trd = cuts.trd_estimator_max
-        steps.append((f"TRD estimator <= {trd:g}", ("trd_max", trd), lambda i: col("trd_estimator", i) <= trd))
-    if cuts.require_ecal_cluster:
-        steps.append(("ECAL cluster", ("ecal",),
-                      lambda i: col("has_ecal_cluster", i).astype(bool) & np.isfinite(col("ecal_energy_gev", i))))
-    if cuts.ecal_estimator_min is not None:
-        est = cuts.ecal_estimator_min
-        steps.append((f"ECAL estimator >= {est:g}", ("ecal_min", est), lambda i: col("ecal_estimator", i) >= est))
-    if cuts.energy_over_rigidity_min is not None or cuts.energy_over_rigidity_max is not None:
-        emin, emax = cuts.energy_over_rigidity_min, cuts.energy_over_rigidity_max
-
-        def matching(i):
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = col("ecal_energy_gev", i) / np.abs(col(rig, i))
-            keep = np.isfinite(ratio)
-            if emin is not None:
-                keep &= ratio >= emin
-            if emax is not None:
-                keep &= ratio <= emax
-            return keep
-
-        steps.append((f"E/|R| in [{_fmt(emin, '0')}, {_fmt(emax, 'inf')}]", ("matching", rig, emin, emax), matching))
-    factor, column = cuts.cutoff_factor, cuts.cutoff_column
-    obs_key = (cuts.observable, rig)
-    steps.append((f"observable > {factor:g} x max cutoff ({column})", ("cutoff", obs_key, factor, column),
-                  lambda i: col.observable(cuts, i) > factor * col.interval_value(column).astype(np.float64)[i]))
-    omin, omax = cuts.observable_min, cuts.observable_max
-    name = f"observable >= {omin:g} {cuts.unit}" + (f" and < {omax:g} {cuts.unit}" if omax is not None else "")
-
-    def in_range(i):
-        values = col.observable(cuts, i)
-        keep = values >= omin
-        return keep & (values < omax) if omax is not None else keep
-
-    steps.append((name, ("range", obs_key, omin, omax), in_range))
-    return steps
-
-
 class _Truth:
     """Monte Carlo truth as one small integer per event (particle x origin), factorised once per chunk."""
 
@@ -311,7 +201,7 @@ def select_species(events: pd.DataFrame, timeline: pd.DataFrame, cuts_list, *, e
                                timeline["duration_s"].to_numpy(), events_path=events_path, timeline_path=timeline_path)
     col = _Columns(events, timeline, interval)
     truth = _Truth(events, events_path) if all(c in events.columns for c in ("mc_particle", "mc_origin")) else None
-    plans = [_steps(cuts, col) for cuts in cuts_list]
+    plans = [cut_steps(cuts, col) for cuts in cuts_list]
     # prefixes of cut keys still needed by a later species (freed once the last one used them)
     uses: dict = {}
     for steps in plans:
@@ -419,7 +309,3 @@ def select_events(events: pd.DataFrame, timeline: pd.DataFrame, cuts: SpeciesCut
     An empty selection is allowed (a chunk can be empty) and is logged as a warning.
     """
     return select_species(events, timeline, [cuts], events_path=events_path, timeline_path=timeline_path)[0]
-
-
-def _fmt(value, unbounded: str) -> str:
-    return unbounded if value is None else f"{value:g}"

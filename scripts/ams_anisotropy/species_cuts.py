@@ -1,6 +1,32 @@
-"""The cuts of one species (:class:`SpeciesCuts`): every field is one config key of
-``species.<name>.cuts`` (plus the lowest threshold, the upper edge, the cutoff factor and cone, and the
-species' data-taking end). Applied by :mod:`selection`."""
+"""The cuts of one species: their parameters (:class:`SpeciesCuts`) and their tests in order (:func:`cut_steps`).
+
+Every field of :class:`SpeciesCuts` is one config key of ``species.<name>.cuts`` (plus the lowest
+threshold, the upper edge, the cutoff factor and cone, and the species' data-taking end).
+:func:`cut_steps` lists the cuts in a fixed order, each one a row of the cut-flow (``all``, every event
+of the chunk, comes first; the :mod:`selection` applies the steps and counts the rows):
+
+1. ``good interval``: the interval's ``good`` flag (not in the SAA, livetime > 0.5, AMS z within
+   40 deg of the zenith; computed by the timeline); then, when the species has its own data-taking
+   end (``time_max_unix_s``), the events before it;
+2. quality and identification cuts, in the order beta window (downward-going, beta_min > 0), L1 hit,
+   inner layers, L9 hit, track chi2/ndf, track present with the required sign of rigidity, charge
+   window, TRD track, TRD estimator, ECAL cluster, ECAL estimator, E/|R| matching; a cut whose field
+   is None (or False for the ``require_*`` flags) does not apply and has no row;
+3. ``observable > cutoff_factor x max cutoff``: the observable against the maximum Stoermer cutoff
+   of the interval in a cone of ``cone_half_angle_deg`` around the AMS axis, for the charge sign of
+   the species (paper, section 3: "R (or E) > 1.2 x the maximum geomagnetic cutoff in the field of
+   view"; the factor 1.0/1.4 variants are the AMS flux papers' systematic);
+4. ``observable >= lowest threshold`` (and ``< upper edge`` when there is one, 350 GeV for e±).
+
+The observable is the ECAL energy (GeV) for e± and |rigidity| (GV) for nuclei.
+
+Simplifications (for the README):
+* the cuts are simple one-dimensional windows on the estimators of the event file, not the AMS
+  multivariate classifiers;
+* e± use the inner-tracker + L1 rigidity for the charge sign and the E/|R| matching; nuclei use the
+  inner-tracker + L1 rigidity unless ``use_full_span_rigidity`` (L1 to L9 fit) is set;
+* the cutoff is the timeline's per-interval maximum in the cone, not a per-event backtraced cutoff.
+"""
 
 from __future__ import annotations
 
@@ -150,3 +176,99 @@ class SpeciesCuts:
     def rigidity_column(self) -> str:
         """Event column of the signed rigidity used for the sign, matching and nuclei observable."""
         return "rigidity_full_span_gv" if self.use_full_span_rigidity else "rigidity_gv"
+
+
+def cut_steps(cuts: SpeciesCuts, col):
+    """The cuts in their documented order: (row name, key, test(rows) -> bool array for those rows).
+
+    ``col`` gives the chunk's quantities for the rows at hand (``selection``'s column accessor):
+    ``col(name, rows)`` an event column (floats in float64), ``col.observable(cuts, rows)`` the species'
+    observable and ``col.interval_value(column)`` a timeline column for every event of the chunk.
+    ``key`` identifies the test and its parameters, so that species sharing a prefix of identical cuts
+    (the nuclei, the e±) share its evaluation. NaN compares False, so missing quantities fail their cut.
+    """
+    steps = [("good interval", ("good",), lambda i: col.interval_value("good").astype(bool)[i])]
+    if cuts.time_max_unix_s is not None:
+        stop = float(cuts.time_max_unix_s)
+        steps.append((f"time before the end of data taking ({stop:.0f} s)", ("time", stop),
+                      lambda i: col("time_unix_s", i) < stop))
+    lo = cuts.beta_min if cuts.beta_min is not None else 0.0
+    hi = cuts.beta_max
+
+    def beta_cut(i):
+        beta = col("beta", i)
+        keep = (beta > 0) & (beta >= lo)
+        return keep & (beta <= hi) if hi is not None else keep
+
+    name = (f"downward beta in [{lo:g}, {_fmt(hi, 'inf')}]" if cuts.beta_min is not None or hi is not None
+            else "downward-going (beta > 0)")
+    steps.append((name, ("beta", lo, hi), beta_cut))
+    if cuts.require_l1:
+        steps.append(("L1 hit", ("l1",), lambda i: col("has_l1", i).astype(bool)))
+    if cuts.min_inner_layers is not None:
+        k = cuts.min_inner_layers
+        steps.append((f"inner layers >= {k}", ("inner", k), lambda i: col("n_inner_layers", i) >= k))
+    if cuts.require_l9:
+        steps.append(("L9 hit", ("l9",), lambda i: col("has_l9", i).astype(bool)))
+    if cuts.track_chi2_max is not None:
+        chi2 = cuts.track_chi2_max
+        steps.append((f"track chi2/ndf <= {chi2:g}", ("chi2", chi2), lambda i: col("track_chi2_ndf", i) <= chi2))
+    sign, rig = cuts.charge_sign, cuts.rigidity_column
+    steps.append((f"track with {'positive' if sign > 0 else 'negative'} rigidity ({rig})", ("sign", rig, sign),
+                  lambda i: col(rig, i) * sign > 0))
+    if cuts.charge_min is not None or cuts.charge_max is not None:
+        qmin, qmax = cuts.charge_min, cuts.charge_max
+
+        def charge_cut(i):
+            charge = col("charge", i)
+            keep = np.isfinite(charge)
+            if qmin is not None:
+                keep &= charge >= qmin
+            if qmax is not None:
+                keep &= charge <= qmax
+            return keep
+
+        steps.append((f"charge in [{_fmt(qmin, '-inf')}, {_fmt(qmax, 'inf')}]", ("charge", qmin, qmax), charge_cut))
+    if cuts.require_trd_track:
+        steps.append(("TRD track", ("trd",), lambda i: col("has_trd_track", i).astype(bool)))
+    if cuts.trd_estimator_max is not None:
+        trd = cuts.trd_estimator_max
+        steps.append((f"TRD estimator <= {trd:g}", ("trd_max", trd), lambda i: col("trd_estimator", i) <= trd))
+    if cuts.require_ecal_cluster:
+        steps.append(("ECAL cluster", ("ecal",),
+                      lambda i: col("has_ecal_cluster", i).astype(bool) & np.isfinite(col("ecal_energy_gev", i))))
+    if cuts.ecal_estimator_min is not None:
+        est = cuts.ecal_estimator_min
+        steps.append((f"ECAL estimator >= {est:g}", ("ecal_min", est), lambda i: col("ecal_estimator", i) >= est))
+    if cuts.energy_over_rigidity_min is not None or cuts.energy_over_rigidity_max is not None:
+        emin, emax = cuts.energy_over_rigidity_min, cuts.energy_over_rigidity_max
+
+        def matching(i):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = col("ecal_energy_gev", i) / np.abs(col(rig, i))
+            keep = np.isfinite(ratio)
+            if emin is not None:
+                keep &= ratio >= emin
+            if emax is not None:
+                keep &= ratio <= emax
+            return keep
+
+        steps.append((f"E/|R| in [{_fmt(emin, '0')}, {_fmt(emax, 'inf')}]", ("matching", rig, emin, emax), matching))
+    factor, column = cuts.cutoff_factor, cuts.cutoff_column
+    obs_key = (cuts.observable, rig)
+    steps.append((f"observable > {factor:g} x max cutoff ({column})", ("cutoff", obs_key, factor, column),
+                  lambda i: col.observable(cuts, i) > factor * col.interval_value(column).astype(np.float64)[i]))
+    omin, omax = cuts.observable_min, cuts.observable_max
+    name = f"observable >= {omin:g} {cuts.unit}" + (f" and < {omax:g} {cuts.unit}" if omax is not None else "")
+
+    def in_range(i):
+        values = col.observable(cuts, i)
+        keep = values >= omin
+        return keep & (values < omax) if omax is not None else keep
+
+    steps.append((name, ("range", obs_key, omin, omax), in_range))
+    return steps
+
+
+def _fmt(value, unbounded: str) -> str:
+    return unbounded if value is None else f"{value:g}"
