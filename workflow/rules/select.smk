@@ -6,7 +6,7 @@
 # The job's granularity follows whether the events stay on disk (docs/operations.md, "Reruns"):
 # * events kept (AMS-style input files, or simulation.keep_events: CI and the default config): one job per
 #   species and chunk, so that a cut of one species reruns that species' selection and its dependants only;
-# * simulated events temp() (config/paper.yaml: ~80 GB): one job per chunk selects every species in one
+# * simulated events temp() (config/paper.yaml: ~14 GB of events, over its 10 GB disk goal): one job per chunk selects every species in one
 #   pass (selection.select_species: the events read and checked once, shared cuts evaluated once, 3-4x
 #   less CPU). A cut then re-creates the chunk's events, which reruns every species' selection anyway.
 
