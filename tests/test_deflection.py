@@ -77,6 +77,24 @@ def coarse_table():
     return build_asymptotic_table(IgrfField.igrf13(2011.5), grid, settings)
 
 
+def test_the_per_cell_lookup_is_bitwise_the_flat_lookup(coarse_table):
+    """lookup_fraction_nodes (one position, every direction x node: what a correction cell asks) gives the
+    same bits as lookup_fraction on the tiled inputs, for both charges and a clamped edge direction."""
+    draw = np.random.default_rng(7)
+    directions = draw.normal(size=(50, 3))
+    directions[:, 2] = np.abs(directions[:, 2]) + 0.3
+    directions[0] = [0.9, 0.0, 0.1]  # outside the 40-degree direction grid: clamped
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    nodes = coarse_table.rigidity_gv
+    n, q = len(directions), nodes.size
+    for lat, lon, sign in [(12.5, -47.0, 1), (-50.0, 171.0, -1)]:
+        flat = coarse_table.lookup_fraction(np.full(n * q, lat), np.full(n * q, lon), np.tile(directions, (q, 1)),
+                                            np.repeat(nodes, n), np.full(n * q, sign), clamp=True)
+        per_cell = coarse_table.lookup_fraction_nodes(lat, lon, directions, nodes, sign, clamp=True)
+        np.testing.assert_array_equal(per_cell[0], flat[0].reshape(q, n, 3))
+        np.testing.assert_array_equal(per_cell[1], flat[1].reshape(q, n))
+
+
 def test_a_table_without_deflection_gives_no_correction(coarse_table):
     flat = dataclasses.replace(coarse_table, deflection_enu=np.zeros_like(coarse_table.deflection_enu),
                                allowed=np.ones_like(coarse_table.allowed))

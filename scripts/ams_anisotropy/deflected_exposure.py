@@ -247,12 +247,7 @@ class DeflectionCorrection:
 
     def _lookups(self, enu, lat_c, lon_c):
         """Asymptotic ECEF directions (n_nodes, n, 3) (NaN: forbidden) and allowed fractions (n_nodes, n)."""
-        n = enu.shape[0]
-        count = self.nodes_gv.size
-        asym, fraction = self.table.lookup_fraction(
-            np.full(n * count, lat_c), np.full(n * count, lon_c), np.tile(enu, (count, 1)),
-            np.repeat(self.nodes_gv, n), np.full(n * count, self.charge_sign), clamp=True)
-        return asym.reshape(count, n, 3), fraction.reshape(count, n)
+        return self.table.lookup_fraction_nodes(lat_c, lon_c, enu, self.nodes_gv, self.charge_sign, clamp=True)
 
     def _alm_of(self, vectors, weights):
         theta = np.arccos(np.clip(vectors[:, 2], -1.0, 1.0))
