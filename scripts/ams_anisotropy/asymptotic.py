@@ -369,15 +369,7 @@ class AsymptoticTable:
         grid's nearest edge instead of raising (count them with :meth:`outside_direction_grid`)."""
         lat, lon, t_e, t_n, rig, sign_index, unit = self._prepare(lat_deg, lon_deg, local_dir_enu, rigidity_gv,
                                                                   charge_sign, clamp)
-        # rigidity axis as u = -1/R (ascending with R), with the R = infinity node u = 0 appended
-        u_nodes = np.concatenate([-1.0 / self.rigidity_gv, [0.0]])
-        out_local = np.empty((lat.size, 3))
-        fraction = np.empty(lat.size)
-        _lookup_kernel(lat, lon, t_e, t_n, -1.0 / rig, sign_index, self.lat_deg, self.lon_deg, self.tan_nodes,
-                       u_nodes, self.deflection_enu, self.allowed, unit, self.lon_periodic, out_local, fraction)
-        east, north, up = enu_axes_ecef(lat, lon)
-        out = out_local[:, 0:1] * east + out_local[:, 1:2] * north + out_local[:, 2:3] * up
-        return out, fraction
+        return self._interpolate(lat, lon, t_e, t_n, rig, sign_index, unit)
 
     def lookup_fraction_nodes(self, lat_deg: float, lon_deg: float, local_dir_enu, rigidity_gv, charge_sign: int,
                               clamp: bool = False):
@@ -390,15 +382,22 @@ class AsymptoticTable:
         lat, lon, t_e, t_n, _, sign_index, unit = self._prepare(lat_deg, lon_deg, d, rig.min(), charge_sign, clamp)
         if not np.all(np.isfinite(rig)):
             raise ValueError("lookup: inputs must be finite")
-        u_nodes = np.concatenate([-1.0 / self.rigidity_gv, [0.0]])
-        out_local = np.empty((q * n, 3))
-        fraction = np.empty(q * n)
-        _lookup_kernel(np.tile(lat, q), np.tile(lon, q), np.tile(t_e, q), np.tile(t_n, q), np.repeat(-1.0 / rig, n),
-                       np.tile(sign_index, q), self.lat_deg, self.lon_deg, self.tan_nodes, u_nodes,
-                       self.deflection_enu, self.allowed, np.tile(unit, (q, 1)), self.lon_periodic, out_local, fraction)
-        east, north, up = enu_axes_ecef(lat[:1], lon[:1])
-        out = out_local[:, 0:1] * east + out_local[:, 1:2] * north + out_local[:, 2:3] * up
+        out, fraction = self._interpolate(np.tile(lat, q), np.tile(lon, q), np.tile(t_e, q), np.tile(t_n, q),
+                                          np.repeat(rig, n), np.tile(sign_index, q), np.tile(unit, (q, 1)),
+                                          axes_at=(lat[:1], lon[:1]))
         return out.reshape(q, n, 3), fraction.reshape(q, n)
+
+    def _interpolate(self, lat, lon, t_e, t_n, rig, sign_index, unit, axes_at=None):
+        """The kernel on prepared inputs: (asymptotic ECEF (n, 3), allowed fraction (n,)); ``axes_at`` (lat,
+        lon) of one position whose ENU axes serve every element (else each element's own)."""
+        # rigidity axis as u = -1/R (ascending with R), with the R = infinity node u = 0 appended
+        u_nodes = np.concatenate([-1.0 / self.rigidity_gv, [0.0]])
+        out_local = np.empty((lat.size, 3))
+        fraction = np.empty(lat.size)
+        _lookup_kernel(lat, lon, t_e, t_n, -1.0 / rig, sign_index, self.lat_deg, self.lon_deg, self.tan_nodes,
+                       u_nodes, self.deflection_enu, self.allowed, unit, self.lon_periodic, out_local, fraction)
+        east, north, up = enu_axes_ecef(*(axes_at if axes_at is not None else (lat, lon)))
+        return out_local[:, 0:1] * east + out_local[:, 1:2] * north + out_local[:, 2:3] * up, fraction
 
     def lookup(self, lat_deg, lon_deg, local_dir_enu, rigidity_gv, charge_sign):
         """Asymptotic direction (ECEF unit vectors (n, 3), NaN where forbidden) and allowed flag (n,) of

@@ -178,6 +178,16 @@ class SpeciesCuts:
         return "rigidity_full_span_gv" if self.use_full_span_rigidity else "rigidity_gv"
 
 
+def _finite_within(values, low, high) -> np.ndarray:
+    """Finite values in the closed interval [low, high] (None: unbounded on that side)."""
+    keep = np.isfinite(values)
+    if low is not None:
+        keep &= values >= low
+    if high is not None:
+        keep &= values <= high
+    return keep
+
+
 def cut_steps(cuts: SpeciesCuts, col):
     """The cuts in their documented order: (row name, key, test(rows) -> bool array for those rows).
 
@@ -220,13 +230,7 @@ def cut_steps(cuts: SpeciesCuts, col):
         qmin, qmax = cuts.charge_min, cuts.charge_max
 
         def charge_cut(i):
-            charge = col("charge", i)
-            keep = np.isfinite(charge)
-            if qmin is not None:
-                keep &= charge >= qmin
-            if qmax is not None:
-                keep &= charge <= qmax
-            return keep
+            return _finite_within(col("charge", i), qmin, qmax)
 
         steps.append((f"charge in [{_fmt(qmin, '-inf')}, {_fmt(qmax, 'inf')}]", ("charge", qmin, qmax), charge_cut))
     if cuts.require_trd_track:
@@ -246,12 +250,7 @@ def cut_steps(cuts: SpeciesCuts, col):
         def matching(i):
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = col("ecal_energy_gev", i) / np.abs(col(rig, i))
-            keep = np.isfinite(ratio)
-            if emin is not None:
-                keep &= ratio >= emin
-            if emax is not None:
-                keep &= ratio <= emax
-            return keep
+            return _finite_within(ratio, emin, emax)
 
         steps.append((f"E/|R| in [{_fmt(emin, '0')}, {_fmt(emax, 'inf')}]", ("matching", rig, emin, emax), matching))
     factor, column = cuts.cutoff_factor, cuts.cutoff_column
