@@ -181,12 +181,7 @@ def _fit_rows(setup, acc, ref, correct):
 
 def main():
     config = _config()
-    start, _, _ = validation.period_models(config)
-    timeline = validation.validation_timeline(config)
-    setup = validation.species_setup(config, "proton", timeline, ROOT)
-    store_above = config["simulation"]["particles"]["proton"]["store_above"]  # as the simulate_events rule
-    setup = dataclasses.replace(setup, cuts=dataclasses.replace(setup.cuts, observable_min=THRESHOLDS_GV[0]),
-                                particle=dataclasses.replace(setup.particle, store_above=store_above))
+    start, setup = validation.workflow_species_setup(config, "proton", THRESHOLDS_GV[0], ROOT)
     if INJECT is not None:
         setup = dataclasses.replace(setup, particle=dataclasses.replace(setup.particle,
                                                                          sky=simulation.SkyModel(INJECT)))

@@ -364,6 +364,8 @@ CHECK_CASES = [
      "limits.systematics_groups[0]: 'shufle' is not in reference.variants"),
     ("deflection-lmax-above-point-set", _setter("reference", "deflection", "lmax", 96),
      "reference.deflection.lmax (96) must not exceed 3 x reference.deflection.acceptance_nside (16)"),
+    ("deflection-cells-straddle-table-nodes", _setter("reference", "deflection", "lon_step_deg", 36.0),
+     "reference.deflection.lon_step_deg (36) must divide tracing.lon_step_deg (24)"),
 ]
 
 

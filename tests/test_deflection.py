@@ -22,7 +22,13 @@ from ams_anisotropy import fit, reference, selection, simulation, spectra
 from ams_anisotropy import timeline as timeline_module
 from ams_anisotropy.asymptotic import build_asymptotic_table, grid_from_config
 from ams_anisotropy.constants import AMS_DATA_TAKING_START_UNIX_S
-from ams_anisotropy.deflected_exposure import DeflectionCorrection, DeflectionSettings, node_shares, rotate_alm
+from ams_anisotropy.deflected_exposure import (
+    DeflectionCorrection,
+    DeflectionSettings,
+    node_shares,
+    quadrature_nodes,
+    rotate_alm,
+)
 from ams_anisotropy.frames import Attitude
 from ams_anisotropy.geomagnetic import DipoleField
 from ams_anisotropy.igrf_field import IgrfField
@@ -71,6 +77,26 @@ def test_node_shares_sum_to_the_cutoff_weight_and_spill_below_the_edge():
     assert smeared[0, 0] @ u > 1.02 * (exact[0, 0] @ u)
 
 
+def test_quadrature_nodes_keep_the_table_nodes_and_bound_every_gap():
+    table_nodes = np.array([10.0, 14.0, 18.0, 25.0, 40.0, 100.0, 400.0])
+    assert np.array_equal(quadrature_nodes(table_nodes, 0.0), table_nodes)
+    nodes = quadrature_nodes(table_nodes, 0.005)
+    assert np.all(np.isin(table_nodes, nodes))  # bitwise: the table's own nodes stay
+    u = np.append(1.0 / nodes, 0.0)
+    assert np.all(np.diff(u) < 0) and np.max(-np.diff(u)) <= 0.005 * (1 + 1e-12)
+    # the fewest extra nodes: 1/10 - 1/14 = 0.0286 -> 6 gaps; 1/400 -> 0 (the infinity gap) -> 1 gap
+    assert np.sum((nodes > 10.0) & (nodes < 14.0)) == 5 and nodes[-1] == 400.0
+
+
+def test_cells_that_straddle_a_table_node_are_refused(coarse_table):
+    counts = np.ones(hp.nside2npix(8))
+    flux = spectra.FluxTable.from_file(ROOT / "resources/ams02-fluxes/AMS-02_H_rigidity.txt")
+    for bad in (dict(lat_step_deg=3.0, lon_step_deg=30.0), dict(lat_step_deg=8.0, lon_step_deg=24.0)):
+        settings = DeflectionSettings(lmax=24, acceptance_nside=8, high_lat_step_deg=None, **bad)
+        with pytest.raises(ValueError, match="reference.deflection.l(at|on)_step_deg.*straddle"):
+            DeflectionCorrection(coarse_table, counts, 1, THRESHOLDS_GV, None, flux.integral_above, 1.2, settings)
+
+
 @pytest.fixture(scope="module")
 def coarse_table():
     grid, settings = grid_from_config(COARSE_TABLE)
@@ -106,7 +132,7 @@ def test_a_table_without_deflection_gives_no_correction(coarse_table):
     up = hp.query_disc(32, [0.0, 0.0, 1.0], np.radians(40.0))
     counts[up] = 1.0
     flux = spectra.FluxTable.from_file(ROOT / "resources/ams02-fluxes/AMS-02_H_rigidity.txt")
-    coarse = DeflectionSettings(lmax=24, lat_step_deg=8.0, lon_step_deg=24.0, acceptance_nside=8)  # any cells
+    coarse = DeflectionSettings(lmax=24, lat_step_deg=8.0, lon_step_deg=30.0, acceptance_nside=8)  # the table's cells
     correction = DeflectionCorrection(flat, counts, 1, THRESHOLDS_GV, None, flux.integral_above, 1.2, coarse)
     for block in reference.timeline_blocks(timeline, CONE_COLUMN, with_position=True):
         correction.add(block)
@@ -141,7 +167,8 @@ def _fits(world, table, resolution):
     result, _, _ = reference.data_driven_reference(
         world["timeline"], acc.detector, acc.histograms["trigger_rate_hz"], acc.n_events, THRESHOLDS_GV, None,
         world["flux"].integral_above, NSIDE, 1.2, CONE_COLUMN, "trigger_rate_hz", EDGES_HZ, settings=SETTINGS,
-        deflection_table=table, charge_sign=1, resolution=resolution)
+        deflection_table=table, charge_sign=1, resolution=resolution,
+        deflection_settings=DeflectionSettings(lon_step_deg=15.0))  # config.yaml's, lon dividing the table's 30 deg
     out = []
     for k in range(len(THRESHOLDS_GV)):
         mask = fit.pixels_with_exposure(result.maps[k], 0.05)

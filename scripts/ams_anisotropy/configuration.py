@@ -178,6 +178,12 @@ def check_config(config: dict, source: str = "config", base_dir: str | Path = ".
         if d_lmax > 3 * d_nside:
             problems.append(f"reference.deflection.lmax ({d_lmax}) must not exceed 3 x reference.deflection."
                             f"acceptance_nside ({d_nside}): above it the beams' harmonics are their sampling")
+        tracing = config.get("tracing") or {}
+        for key, default in (("lat_step_deg", 4.0), ("lon_step_deg", 12.0)):
+            cell, node = float(deflection.get(key, default)), tracing.get(key)
+            if node is not None and abs(node / cell - round(node / cell)) > 1e-6:
+                problems.append(f"reference.deflection.{key} ({cell:g}) must divide tracing.{key} ({node:g}): "
+                                "a correction cell must not straddle a node of the table")
         if d_lmax > reference.get("lmax", 96):
             problems.append(f"reference.deflection.lmax ({d_lmax}) must not exceed reference.lmax "
                             f"({reference.get('lmax', 96)})")

@@ -55,8 +55,10 @@ _NODE_WEIGHT_FLOOR = 1e-12  # relative weight below which a rigidity node is ski
 
 @dataclass(frozen=True)
 class DeflectionSettings:
-    """Resolution of the correction (config ``reference.deflection``): band limit, cell sizes (deg),
-    azimuth bins of the AMS x axis, Nside of the acceptance point set, ratio of the lower-edge bins."""
+    """Resolution of the correction (config ``reference.deflection``): band limit, cell sizes (deg; at and
+    above ``high_lat_deg`` of |latitude| the cells are ``high_lat_step_deg`` high, where the ISS turns and
+    the exposure's declination edges form), azimuth bins of the AMS x axis, Nside of the acceptance point
+    set, ratio of the lower-edge bins, widest gap of the rigidity quadrature (:func:`quadrature_nodes`)."""
 
     lmax: int = 48
     lat_step_deg: float = 4.0
@@ -64,13 +66,22 @@ class DeflectionSettings:
     n_azimuth: int = 8
     acceptance_nside: int = 32
     lower_edge_ratio: float = 1.05
+    max_node_gap_inv_gv: float = 0.0025
+    high_lat_deg: float = 40.0
+    high_lat_step_deg: float | None = 2.0
     epsilon: float = 1e-7
 
     def __post_init__(self):
         if not (2 <= self.lmax <= 256 and 0.5 <= self.lat_step_deg <= 30 and 1 <= self.lon_step_deg <= 60
                 and 1 <= self.n_azimuth <= 64 and hp.isnsideok(self.acceptance_nside)
-                and 1.0 < self.lower_edge_ratio <= 1.5):
+                and 1.0 < self.lower_edge_ratio <= 1.5 and 0.0 <= self.max_node_gap_inv_gv <= 0.1):
             raise ValueError(f"reference.deflection: bad settings {self}")
+        if self.high_lat_step_deg is not None:
+            ratio = self.lat_step_deg / self.high_lat_step_deg
+            if not (0.0 <= self.high_lat_deg <= 90.0 and self.high_lat_step_deg > 0
+                    and abs(ratio - round(ratio)) < 1e-6 and round(ratio) >= 1):
+                raise ValueError(f"reference.deflection.high_lat_step_deg: {self.high_lat_step_deg:g} deg must divide "
+                                 f"lat_step_deg ({self.lat_step_deg:g}); high_lat_deg {self.high_lat_deg:g} in [0, 90]")
         if self.lmax > 3 * self.acceptance_nside:
             # the beams are point sets on the acceptance's Nside grid: above ~3 Nside their harmonics are the
             # pixel sampling, not the acceptance (measured: at Nside 16, l > 48 carried a threshold-independent
@@ -82,6 +93,30 @@ class DeflectionSettings:
 def earth_rotation(time_unix_s) -> np.ndarray:
     """E_s (n, 3, 3): the rotation taking Earth-fixed (ITRS) vectors to galactic ones at the given times."""
     return np.einsum("ij,nkj->nik", GCRS_TO_GALACTIC, gcrs_to_itrs_matrix(np.asarray(time_unix_s)))
+
+
+def quadrature_nodes(table_nodes_gv, max_gap_inv_gv: float) -> np.ndarray:
+    """The rigidity nodes (GV, ascending) of the correction's quadrature: the table's nodes, and in every gap
+    wider than ``max_gap_inv_gv`` in u = 1/R (also the last one, between the table's last node and
+    R = infinity, u = 0, not included) the fewest equally spaced extra nodes that make every gap narrower.
+    0: the table's nodes only.
+
+    The table interpolates the deflection vector linearly in 1/R and normalises the direction (the
+    simulation's per-event lookup), so between two nodes an event's asymptotic direction moves along the arc
+    joining the node directions; hat functions on the table's nodes alone put that weight at the two ends
+    instead, a smear of up to the gap's change of deflection (~650 deg GV x du at 18 GV: 6 deg between the
+    20 and 25 GV nodes). Extra nodes make the quadrature converge to the table's own interpolation."""
+    nodes = np.asarray(table_nodes_gv, dtype=np.float64)
+    if max_gap_inv_gv <= 0.0:
+        return nodes.copy()
+    u = np.append(1.0 / nodes, 0.0)  # descending
+    out = []
+    for i in range(nodes.size):
+        gap = u[i] - u[i + 1]
+        k = max(1, int(np.ceil(gap / max_gap_inv_gv - 1e-9)))
+        out.append(nodes[i])  # the table's own node, bitwise
+        out.extend(1.0 / (u[i] - gap * np.arange(1, k) / k))
+    return np.asarray(out)
 
 
 def node_shares(thresholds, upper, integral_flux: Callable, nodes_gv, lower_edges,
@@ -132,6 +167,41 @@ def node_shares(thresholds, upper, integral_flux: Callable, nodes_gv, lower_edge
     return out
 
 
+def _latitude_edges(lat_origin: float, settings: DeflectionSettings) -> np.ndarray:
+    """Cell edges in latitude (deg, ascending, covering [-90, 90]): every ``lat_step_deg`` from the aligned
+    origin, each cell with both edges at |latitude| >= ``high_lat_deg`` cut into ``high_lat_step_deg``."""
+    step = settings.lat_step_deg
+    base = lat_origin + step * np.arange(int(np.ceil((90.0 - lat_origin) / step)) + 2)
+    if settings.high_lat_step_deg is None:
+        return base
+    k = int(round(step / settings.high_lat_step_deg))
+    edges = []
+    for lo, hi in zip(base[:-1], base[1:], strict=True):
+        high = min(abs(lo), abs(hi)) >= settings.high_lat_deg - 1e-9 and lo * hi >= 0
+        edges.extend(lo + (hi - lo) * np.arange(k) / k if high else [lo])
+    return np.append(edges, base[-1])
+
+
+def _aligned_origins(table: AsymptoticTable, settings: DeflectionSettings) -> tuple[float, float]:
+    """(latitude, longitude) of a cell edge, deg, such that every node of the table's position grid is a cell
+    edge: within a cell the table is then linear in latitude and longitude, so the livetime-mean latitude
+    and the centre longitude of the cell are the right points to evaluate it (a cell centred on a node
+    averages across the kink of the interpolation; measured: with 4 deg cells centred on the 4 deg nodes,
+    a spurious 0.4% dipole along the celestial pole at 18 GV). The latitude origin is below -90 deg."""
+    lat_nodes = np.asarray(table.lat_deg, dtype=np.float64)
+    lon_nodes = np.asarray(table.lon_deg, dtype=np.float64)
+    for name, nodes, step in (("lat_step_deg", lat_nodes, settings.lat_step_deg),
+                              ("lon_step_deg", lon_nodes, settings.lon_step_deg)):
+        ratio = (nodes - nodes[0]) / step
+        if nodes.size > 1 and not np.allclose(ratio, np.round(ratio), rtol=0.0, atol=1e-6):
+            raise ValueError(f"reference.deflection.{name}: {step:g} deg does not divide the spacing of the table's "
+                             f"nodes ({np.diff(nodes).min():g} deg): the cells must not straddle a table node")
+    if not np.isclose(360.0 / settings.lon_step_deg, round(360.0 / settings.lon_step_deg), atol=1e-9):
+        raise ValueError(f"reference.deflection.lon_step_deg: {settings.lon_step_deg:g} deg does not divide 360")
+    lat0 = float(lat_nodes[0]) - settings.lat_step_deg * np.ceil((lat_nodes[0] + 90.0) / settings.lat_step_deg)
+    return lat0, float(lon_nodes[0])
+
+
 def _polar(matrix):
     u, _, vt = np.linalg.svd(matrix)
     return u @ vt
@@ -160,7 +230,7 @@ class DeflectionCorrection:
         pix = np.flatnonzero(coarse > 0)
         self.points_det = np.column_stack(hp.pix2vec(settings.acceptance_nside, pix))
         self.point_weights = coarse[pix] / coarse[pix].sum()
-        self.nodes_gv = np.asarray(table.rigidity_gv, dtype=np.float64)
+        self.nodes_gv = quadrature_nodes(table.rigidity_gv, settings.max_node_gap_inv_gv)
         n_edges = int(np.ceil(np.log(8.0) / np.log(settings.lower_edge_ratio))) + 1
         self.edge_factors = settings.lower_edge_ratio ** np.arange(n_edges)  # bin e: [x_k r^e, x_k r^(e+1))
         centres = self.thresholds[:, None] * np.concatenate([[1.0], np.sqrt(self.edge_factors[1:]
@@ -168,6 +238,8 @@ class DeflectionCorrection:
         self.shares = node_shares(self.thresholds, self.upper, integral_flux, self.nodes_gv, centres, resolution)
         self.m = np.arange(settings.lmax + 1)
         self.n_lon = int(round(360.0 / settings.lon_step_deg))
+        self._lat_origin, self._lon_origin = _aligned_origins(table, settings)
+        self._lat_edges = _latitude_edges(self._lat_origin, settings)
         self._cells: dict[int, int] = {}
         self._phase = []  # per cell: (n_thr, n_edges, lmax + 1) complex phase sums
         self._rotation_sum = []  # per cell: sum of L_s livetime
@@ -189,12 +261,12 @@ class DeflectionCorrection:
         # detector -> ENU: F^T E^T R
         local = np.einsum("nji,nkj,nkl->nil", frame, e_s, block.rotations)
         azimuth = np.arctan2(local[:, 0, 0], local[:, 1, 0])  # AMS x axis: atan2(east, north)
-        i_lat = np.floor((lat + 90.0) / s.lat_step_deg).astype(np.int64)
+        i_lat = np.searchsorted(self._lat_edges, lat, side="right").astype(np.int64) - 1
         n_lon = self.n_lon
-        i_lon = np.floor(np.mod(lon + 180.0, 360.0) / s.lon_step_deg).astype(np.int64) % n_lon
+        i_lon = np.floor(np.mod(lon - self._lon_origin, 360.0) / s.lon_step_deg).astype(np.int64) % n_lon
         i_az = np.floor(np.mod(azimuth, 2 * np.pi) / (2 * np.pi) * s.n_azimuth).astype(np.int64) % s.n_azimuth
         key = (i_lat * n_lon + i_lon) * s.n_azimuth + i_az
-        lon_centre = -180.0 + (i_lon + 0.5) * s.lon_step_deg
+        lon_centre = self._lon_origin + (i_lon + 0.5) * s.lon_step_deg
         psi = alpha + np.radians(lon - lon_centre)
         phase = np.exp(-1j * np.outer(psi, self.m))  # (n, lmax + 1)
         n_thr = self.thresholds.size
@@ -237,7 +309,7 @@ class DeflectionCorrection:
         s = self.settings
         i_lon = (key // s.n_azimuth) % self.n_lon
         lat_c = self._lat_sum[c] / self._live_sum[c]
-        lon_c = -180.0 + (i_lon + 0.5) * s.lon_step_deg
+        lon_c = self._lon_origin + (i_lon + 0.5) * s.lon_step_deg
         enu = self.points_det @ _polar(self._rotation_sum[c]).T
         enu[:, 2] = np.maximum(enu[:, 2], 1e-3)  # nothing below the horizon in practice (max zenith ~ 62 deg)
         enu /= np.linalg.norm(enu, axis=1, keepdims=True)
@@ -270,7 +342,8 @@ class DeflectionCorrection:
         n_thr = self.thresholds.size
         cells = list(self._cells.items())
         shares_t = np.ascontiguousarray(self.shares.transpose(0, 2, 1))  # (n_thr, n_nodes + 1, n_edges)
-        sums = {c: shares_t @ self._phase[c] for _, c in cells}  # S[t, q, m]
+        # S[t, q, m] = shares_t @ phase: formed per cell when used (kept for every cell it would take
+        # cells x n_thr x nodes x (lmax + 1) complex numbers, ~0.8 GB at the default settings)
         # pass 1: the mean allowed fraction of every acceptance point, per threshold (weights: S at m = 0)
         numerator = np.zeros((n_thr, self.point_weights.size))
         denominator = np.zeros(n_thr)
@@ -282,7 +355,7 @@ class DeflectionCorrection:
             lookup = self._lookups(geometry[c][0], *geometry[c][2:])
             if len(cached) < cache_cells:
                 cached[c] = lookup
-            weight = sums[c][:, :, 0].real  # (n_thr, n_nodes + 1)
+            weight = (shares_t @ self._phase[c][:, :, :1])[:, :, 0].real  # (n_thr, n_nodes + 1)
             numerator += weight[:, :-1] @ lookup[1] + weight[:, -1:]  # the infinity node is allowed
             denominator += weight.sum(axis=1)
         mean_allowed = numerator / np.maximum(denominator, 1e-300)[:, None]
@@ -298,7 +371,7 @@ class DeflectionCorrection:
             enu, straight, lat_c, lon_c = geometry[c]
             asym, fraction = cached.pop(c) if c in cached else self._lookups(enu, lat_c, lon_c)
             vectors = np.where(np.isfinite(asym), asym, straight[None])
-            weight = sums[c]  # (n_thr, n_nodes + 1, lmax + 1)
+            weight = shares_t @ self._phase[c]  # (n_thr, n_nodes + 1, lmax + 1)
             # nodes that carry no weight in this cell (below the lowest edge's spill-over) are skipped
             used = np.flatnonzero(np.abs(weight[:, :-1]).max(axis=(0, 2)) > _NODE_WEIGHT_FLOOR * np.abs(weight).max())
             straight_alm = coefficients @ self._alm_of(straight, basis)  # (n_thr + 1, n_alm)
@@ -336,4 +409,5 @@ def rotate_alm(alm, matrix, lmax: int) -> np.ndarray:
     return out
 
 
-__all__ = ["DeflectionCorrection", "DeflectionSettings", "earth_rotation", "node_shares", "rotate_alm"]
+__all__ = ["DeflectionCorrection", "DeflectionSettings", "earth_rotation", "node_shares", "quadrature_nodes",
+           "rotate_alm"]

@@ -146,6 +146,19 @@ def species_setup(config: dict, species: str, timeline: pd.DataFrame, base_dir="
         credibility=config["limits"]["credibility"], seed=int(config["seed"]))
 
 
+
+def workflow_species_setup(config: dict, species: str, lowest_threshold: float,
+                           base_dir=".") -> tuple[float, SpeciesSetup]:
+    """(period start, :func:`species_setup`) on the validation timeline, with the workflow's storage floor
+    (``simulation.particles.<species>.store_above``, as the simulate_events rule) and the selection's lower
+    edge at ``lowest_threshold``: what the benchmarks that mimic one workflow species start from."""
+    start, _, _ = period_models(config)
+    setup = species_setup(config, species, validation_timeline(config), base_dir)
+    store_above = config["simulation"]["particles"][species].get("store_above")
+    return start, dataclasses.replace(
+        setup, cuts=dataclasses.replace(setup.cuts, observable_min=float(lowest_threshold)),
+        particle=dataclasses.replace(setup.particle, store_above=store_above))
+
 def simulate_and_bin(setup: SpeciesSetup, rho_true, experiment_id: int) -> binning.MapAccumulator:
     """Steps 1-2: the selected, binned events of one experiment (lowest threshold)."""
     sky = simulation.SkyModel(tuple(float(v) for v in rho_true))
