@@ -366,6 +366,8 @@ CHECK_CASES = [
      "reference.deflection.lmax (96) must not exceed 3 x reference.deflection.acceptance_nside (16)"),
     ("deflection-cells-straddle-table-nodes", _setter("reference", "deflection", "lon_step_deg", 36.0),
      "reference.deflection.lon_step_deg (36) must divide tracing.lon_step_deg (24)"),
+    ("deflection-high-latitude-cells", _setter("reference", "deflection", "high_lat_step_deg", 3.0),
+     "reference.deflection.high_lat_step_deg (3) must divide reference.deflection.lat_step_deg (8)"),
 ]
 
 

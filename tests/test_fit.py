@@ -182,3 +182,13 @@ def test_higher_multipole_check_on_a_sparse_map_is_reported_not_raised():
     # 30 events on 3072 pixels: no interior maximum for l_max 2 (measured: all three checks NaN)
     assert all(np.isnan(check.chi2) for check in result.higher_multipoles)
     assert [check.delta_dof for check in result.higher_multipoles] == [5, 12, 21]
+
+
+def test_non_convergence_is_its_own_error_and_a_value_error():
+    reference = nonuniform_reference(total=200.0)
+    counts = generator(5, "tests", "fit_non_convergence").poisson(reference * (1.0 + 0.3 * VEC[2]))
+    with pytest.raises(fit.FitNotConverged, match="did not converge in 1 iterations") as err:
+        fit.fit_multipoles(counts, reference, lmax_check=(), max_iterations=1)
+    assert isinstance(err.value, ValueError)  # callers that catch every fit failure keep doing so
+    converged = fit.fit_multipoles(counts, reference, lmax_check=())
+    assert converged.n_iterations > 1 and np.all(np.isfinite(converged.rho))

@@ -184,6 +184,10 @@ def check_config(config: dict, source: str = "config", base_dir: str | Path = ".
             if node is not None and abs(node / cell - round(node / cell)) > 1e-6:
                 problems.append(f"reference.deflection.{key} ({cell:g}) must divide tracing.{key} ({node:g}): "
                                 "a correction cell must not straddle a node of the table")
+        high_step, lat_step = deflection.get("high_lat_step_deg", 2.0), float(deflection.get("lat_step_deg", 4.0))
+        if high_step is not None and abs(lat_step / high_step - round(lat_step / high_step)) > 1e-6:
+            problems.append(f"reference.deflection.high_lat_step_deg ({high_step:g}) must divide "
+                            f"reference.deflection.lat_step_deg ({lat_step:g})")
         if d_lmax > reference.get("lmax", 96):
             problems.append(f"reference.deflection.lmax ({d_lmax}) must not exceed reference.lmax "
                             f"({reference.get('lmax', 96)})")

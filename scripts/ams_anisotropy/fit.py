@@ -68,6 +68,10 @@ def direction_deg(vector):
 
 
 # --------------------------------------------------------------------------- results
+class FitNotConverged(ValueError):
+    """Fisher scoring did not converge within ``max_iterations`` (a ValueError, as every fit failure)."""
+
+
 @dataclass(frozen=True)
 class HigherMultipoleCheck:
     """Fit with a larger lmax on the same pixels: its chi2 and the change from the base fit."""
@@ -197,7 +201,7 @@ def fit_multipoles(
         used_counts, used_reference, design, tolerance, max_iterations
     )
     if not converged[0]:
-        raise ValueError(f"the multipole fit (lmax={lmax}) did not converge in {max_iterations} iterations")
+        raise FitNotConverged(f"the multipole fit (lmax={lmax}) did not converge in {max_iterations} iterations")
     covariance = np.linalg.inv(fisher)
     rel, rel_cov = relative_dipole(params, covariance)
     chi2 = float(np.sum((used_counts[0] - mu[0]) ** 2 / mu[0]))

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .fit import fit_multipoles, pixels_with_exposure
+from .fit import FitNotConverged, fit_multipoles, pixels_with_exposure
 from .limits import dipole_upper_limit, isotropic_expectation, systematic_sigmas
 from .rng import generator
 
@@ -38,9 +38,7 @@ def _fit_data(counts_map, reference_map, used, lmax_check):
     where the step halving creeps (CI's 51 positrons above 25 GeV need 399 iterations, measured)."""
     try:
         return fit_multipoles(counts_map, reference_map, mask=used, lmax=1, lmax_check=tuple(lmax_check))
-    except ValueError as err:
-        if "did not converge" not in str(err):
-            raise
+    except FitNotConverged:
         return fit_multipoles(counts_map, reference_map, mask=used, lmax=1, lmax_check=tuple(lmax_check),
                               max_iterations=DATA_FIT_MAX_ITERATIONS)
 

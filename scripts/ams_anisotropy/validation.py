@@ -146,7 +146,6 @@ def species_setup(config: dict, species: str, timeline: pd.DataFrame, base_dir="
         credibility=config["limits"]["credibility"], seed=int(config["seed"]))
 
 
-
 def workflow_species_setup(config: dict, species: str, lowest_threshold: float,
                            base_dir=".") -> tuple[float, SpeciesSetup]:
     """(period start, :func:`species_setup`) on the validation timeline, with the workflow's storage floor
@@ -158,6 +157,7 @@ def workflow_species_setup(config: dict, species: str, lowest_threshold: float,
     return start, dataclasses.replace(
         setup, cuts=dataclasses.replace(setup.cuts, observable_min=float(lowest_threshold)),
         particle=dataclasses.replace(setup.particle, store_above=store_above))
+
 
 def simulate_and_bin(setup: SpeciesSetup, rho_true, experiment_id: int) -> binning.MapAccumulator:
     """Steps 1-2: the selected, binned events of one experiment (lowest threshold)."""
