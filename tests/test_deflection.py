@@ -138,7 +138,7 @@ def test_a_table_without_deflection_gives_no_correction(coarse_table):
         correction.add(block)
     alm = correction.galactic_alm()
     # against the accumulated weight of the straight beam (its monopole): relative size < 1e-6
-    scale = correction._live_sum and sum(correction._live_sum) / np.sqrt(4 * np.pi)
+    scale = correction.total_livetime_s / np.sqrt(4 * np.pi)
     assert np.abs(alm).max() < 1e-6 * scale
 
 
@@ -190,3 +190,40 @@ def test_reference_in_asymptotic_directions_closes_and_the_old_one_fails(deflect
     assert straight[0][1] > 100.0 and straight[1][1] > 100.0, report
     # without the resolution's spill-over the correction is too small at 18 GV: chi2 > 16.3 (p < 1e-3)
     assert no_spill[0][1] > 16.3, report
+
+
+def test_variants_sharing_the_correction_match_their_own_correction(deflected_world):
+    """data_driven_reference_set: the variants of a species as channels of one correction (shared lookups and
+    deflected beams, channel 0's acceptance). Channel 0 is bitwise-close to its reference alone; every other
+    channel's correction differs from its own by far less than the variants' corrections differ from each
+    other (the sharing keeps what distinguishes them: efficiency, cutoff factor, stride)."""
+    from ams_anisotropy.reference_set import VariantInputs, data_driven_reference_set
+
+    acc, five_days = deflected_world["acc"], deflected_world["timeline"].iloc[:43200]
+    histogram = acc.histograms["trigger_rate_hz"]
+    common = dict(detector_maps=acc.detector, n_events=acc.n_events, efficiency_variable="trigger_rate_hz",
+                  efficiency_edges=tuple(EDGES_HZ))
+    variants = [VariantInputs("nominal", event_histogram=histogram, cutoff_factor=1.2, settings=SETTINGS, **common),
+                VariantInputs("noeff", event_histogram=None, cutoff_factor=1.2, settings=SETTINGS, **common),
+                VariantInputs("cutoff1.4", event_histogram=histogram, cutoff_factor=1.4, settings=SETTINGS, **common),
+                VariantInputs("cadence2", event_histogram=histogram, cutoff_factor=1.2,
+                              settings=dataclasses.replace(SETTINGS, interval_stride=2), **common)]
+    kwargs = dict(thresholds=THRESHOLDS_GV, upper=None, integral_flux=deflected_world["flux"].integral_above,
+                  nside=NSIDE, cone_column=CONE_COLUMN, charge_sign=1, resolution=PROTON_RESOLUTION,
+                  deflection_settings=DeflectionSettings(lmax=24, lat_step_deg=8.0, lon_step_deg=30.0,
+                                                         acceptance_nside=8, high_lat_step_deg=None))
+    shared = data_driven_reference_set(five_days, variants, deflection_table=deflected_world["table"], **kwargs)
+    corrections = {}
+    for v in variants:
+        alone = data_driven_reference_set(five_days, [v], deflection_table=deflected_world["table"], **kwargs)
+        straight = data_driven_reference_set(five_days, [v], deflection_table=None, **kwargs)
+        corrections[v.name] = (shared[v.name][0].maps - straight[v.name][0].maps,
+                               alone[v.name][0].maps - straight[v.name][0].maps)
+    rms = lambda x: float(np.sqrt(np.mean(x**2)))  # noqa: E731
+    nominal_shared, nominal_alone = corrections["nominal"]
+    assert rms(nominal_shared - nominal_alone) < 1e-12 * rms(nominal_alone)
+    for name in ("noeff", "cutoff1.4", "cadence2"):
+        with_shared, own = corrections[name]
+        sharing_error, between_variants = rms(with_shared - own), rms(own - nominal_alone)
+        print(f"{name}: sharing error {sharing_error:.3g}, own - nominal correction {between_variants:.3g}")
+        assert sharing_error < 0.02 * between_variants, name

@@ -161,6 +161,57 @@ def reference_maps(
         (:mod:`efficiency_time`), each interval's livetime is multiplied by its c, and eps is estimated with
         that livetime. The timeline must then be paths or frames (read twice).
     """
+    part = straight_exposure(timeline, beams, nside, n_events, thresholds, upper, integral_flux, cutoff_factor,
+                             cone_column, efficiency_variable, efficiency_edges, efficiency, settings,
+                             time_max_unix_s, event_histogram, efficiency_min_events_per_bin, time_histogram)
+    extra = None
+    if deflection is not None:
+        from .deflection_pass import deflection_alms
+
+        extra = deflection_alms(deflection, timeline, cone_column, time_max_unix_s, [part.deflection_channel()],
+                                [beams], [settings.lmax])[0]
+    return finish_reference(part, beams, nside, n_events, thresholds, settings, extra)
+
+
+@dataclass(frozen=True)
+class StraightExposure:
+    """The exposure of the arrival directions (:func:`straight_exposure`), before the deflection correction
+    and the pixel integrals: alm (n_thr, n_beams, n_alm); efficiency: the eps applied (None without a binned
+    efficiency); total_weight_s, weighted_rotation (n_thr, 3, 3); n_intervals; time_efficiency; and what the
+    deflection correction repeats (:meth:`deflection_channel`): cutoff factor, efficiency variable and
+    edges, the eps it applies (None: 1, also for a callable efficiency), interval stride."""
+
+    alm: np.ndarray
+    efficiency: np.ndarray | None
+    total_weight_s: np.ndarray
+    weighted_rotation: np.ndarray
+    n_intervals: int
+    time_efficiency: TimeEfficiency | None
+    cutoff_factor: float
+    efficiency_variable: str
+    efficiency_edges: np.ndarray
+    deflection_efficiency: np.ndarray | None
+    interval_stride: int
+
+    def deflection_channel(self):
+        """The weights of this exposure as a channel of the deflection correction (:mod:`deflection_pass`)."""
+        from .deflection_pass import DeflectionChannel
+
+        eps = self.deflection_efficiency
+        return DeflectionChannel(cutoff_factor=self.cutoff_factor, efficiency_variable=self.efficiency_variable,
+                                 efficiency=eps,
+                                 efficiency_edges=self.efficiency_edges if eps is not None and eps.shape[1] > 1
+                                 else None, interval_stride=self.interval_stride, time_efficiency=self.time_efficiency)
+
+
+def straight_exposure(timeline, beams, nside, n_events, thresholds, upper, integral_flux, cutoff_factor=1.2,
+                      cone_column="cutoff_max_pos_40_gv", efficiency_variable="trigger_rate_hz",
+                      efficiency_edges=DEFAULT_TRIGGER_RATE_EDGES_HZ, efficiency=None,
+                      settings: IntegrationSettings = IntegrationSettings(), time_max_unix_s=None,
+                      event_histogram=None, efficiency_min_events_per_bin: float = 400.0,
+                      time_histogram: TimeBlockEvents | None = None) -> StraightExposure:
+    """The straight-line (arrival-direction) part of :func:`reference_maps` (same parameters): one streamed
+    pass over the timeline, the efficiency estimated after it."""
     thresholds, upper = check_range(thresholds, upper)
     n_thr = thresholds.size
     beams = np.asarray(beams, dtype=np.complex128)
@@ -263,10 +314,26 @@ def reference_maps(
     for k in range(n_thr):
         if n_events[k] > 0 and total_weight[k] <= 0:
             raise ValueError(f"threshold {thresholds[k]:g}: the reference map is empty (no exposure)")
-    if deflection is not None:
+    return StraightExposure(alm=alm, efficiency=eps, total_weight_s=total_weight, weighted_rotation=weighted_rotation,
+                            n_intervals=n_intervals, time_efficiency=time_efficiency,
+                            cutoff_factor=float(cutoff_factor), efficiency_variable=efficiency_variable,
+                            efficiency_edges=edges, deflection_efficiency=None if direct else eps,
+                            interval_stride=stride)
+
+
+def finish_reference(part: StraightExposure, beams, nside: int, n_events, thresholds,
+                     settings: IntegrationSettings, deflection_alm=None) -> ReferenceMaps:
+    """The maps of a :class:`StraightExposure`: plus the deflection correction ``deflection_alm`` (n_thr,
+    n_alm(settings.lmax)) if given, pixel integrals, clipping, normalisation to n_events, dipole response."""
+    beams = np.asarray(beams, dtype=np.complex128)
+    n_events = np.asarray(n_events, dtype=np.float64).ravel()
+    thresholds = np.atleast_1d(np.asarray(thresholds, dtype=np.float64))
+    n_thr = thresholds.size
+    alm, eps, total_weight, weighted_rotation = part.alm, part.efficiency, part.total_weight_s, part.weighted_rotation
+    n_intervals, time_efficiency = part.n_intervals, part.time_efficiency
+    if deflection_alm is not None:
         alm = alm.copy()
-        alm[:, 0] += _deflection_alm(deflection, timeline, cone_column, efficiency_variable, time_max_unix_s,
-                                     stride, time_efficiency, None if direct else eps, edges, beams, settings.lmax)
+        alm[:, 0] += deflection_alm
     raw = pixel_averaged_maps(alm, nside, settings.lmax, settings.oversampling)  # (n_thr, n_beams, npix)
     maps = raw[:, 0]
     negative = maps < 0
@@ -299,33 +366,14 @@ def _strided(block, stride: int):
         iss_lat_deg=block.iss_lat_deg[keep], iss_lon_deg=block.iss_lon_deg[keep])
 
 
-def _weighted_blocks(timeline, cone_column, efficiency_variable, time_max_unix_s, stride, time_efficiency,
-                     with_position=False):
+def _weighted_blocks(timeline, cone_column, efficiency_variable, time_max_unix_s, stride, time_efficiency):
     """The timeline's blocks, strided, each interval's livetime times its time factor c (``efftime``)."""
-    for block in timeline_blocks(timeline, cone_column, efficiency_variable, time_max_unix_s=time_max_unix_s,
-                                 with_position=with_position):
+    for block in timeline_blocks(timeline, cone_column, efficiency_variable, time_max_unix_s=time_max_unix_s):
         block = _strided(block, stride)
         if time_efficiency is not None:
             block = dataclasses.replace(block, livetime_s=block.livetime_s * time_efficiency.interval_factors(
                 block.time_unix_s, block.variable))
         yield block
-
-
-def _deflection_alm(deflection, timeline, cone_column, efficiency_variable, time_max_unix_s, stride,
-                    time_efficiency, eps, edges, beams, lmax):
-    """The deflection correction (n_thr, n_alm(lmax, lmax)), scaled to each threshold's acceptance integral."""
-    for block in _weighted_blocks(timeline, cone_column, efficiency_variable, time_max_unix_s, stride,
-                                  time_efficiency, with_position=True):
-        deflection.add(block, eps, edges if eps is not None and eps.shape[1] > 1 else None)
-    small = deflection.galactic_alm()  # per unit normalised acceptance
-    acceptance_integral = np.sqrt(4.0 * np.pi) * beams[:, 0, 0].real  # a_00 = integral / sqrt(4 pi)
-    low = deflection.settings.lmax
-    if low > lmax:
-        raise ValueError(f"reference.deflection.lmax ({low}) must not exceed reference.lmax ({lmax})")
-    out = np.zeros((small.shape[0], hp.Alm.getsize(lmax)), dtype=np.complex128)
-    ell, m = hp.Alm.getlm(low)
-    out[:, hp.Alm.getidx(lmax, ell, m)] = small
-    return out * acceptance_integral[:, None]
 
 
 def data_driven_reference(
@@ -364,17 +412,13 @@ def data_driven_reference(
     (:func:`reference_maps`). Returns (ReferenceMaps, efficiency (n_thr, n_bins) or None,
     acceptance source (n_thr,)).
     """
-    if deflection_table is not None:
-        from .deflected_exposure import DeflectionCorrection, DeflectionSettings
-    beams, source = acceptance_beams(detector_maps, settings.lmax, settings.kmax, acceptance_symmetry,
-                                     acceptance_min_events, dipole_response=True)
-    result = reference_maps(timeline, beams, nside, n_events, thresholds, upper, integral_flux, cutoff_factor,
-                            cone_column, efficiency_variable, efficiency_edges, settings=settings,
-                            time_max_unix_s=time_max_unix_s, event_histogram=event_histogram,
-                            efficiency_min_events_per_bin=efficiency_min_events_per_bin,
-                            deflection=None if deflection_table is None else DeflectionCorrection(
-                                deflection_table, np.asarray(detector_maps)[0], charge_sign, thresholds, upper,
-                                integral_flux, cutoff_factor, deflection_settings or DeflectionSettings(), resolution),
-                            time_histogram=time_histogram)
-    efficiency = result.efficiency
-    return result, efficiency, source
+    from .reference_set import VariantInputs, data_driven_reference_set
+
+    variant = VariantInputs("reference", np.asarray(detector_maps), np.asarray(n_events, dtype=np.float64),
+                            event_histogram, cutoff_factor, efficiency_variable, tuple(efficiency_edges), settings,
+                            time_histogram)
+    result, source = data_driven_reference_set(
+        timeline, [variant], thresholds, upper, integral_flux, nside, cone_column, efficiency_min_events_per_bin,
+        acceptance_symmetry, acceptance_min_events, time_max_unix_s, deflection_table, charge_sign,
+        deflection_settings, resolution)["reference"]
+    return result, result.efficiency, source

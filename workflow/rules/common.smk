@@ -170,6 +170,11 @@ def reference_variants():
     return ["nominal", *config["reference"]["variants"]]
 
 
+def integrated_variants():
+    """The exposure-integration variants (one reference_maps job per species): nominal first."""
+    return [v for v in reference_variants() if v != "shuffle"]
+
+
 def time_histogram_needed():
     """Whether a configured variant (efftime) reads the binning's events per time block."""
     return needs_time_histogram(config["reference"]["variants"])
@@ -334,5 +339,5 @@ def simulation_table(wildcards=None):
 
 
 def reference_table(wildcards):
-    deflected = config.get("reference", {}).get("deflection", {}).get("enabled") and wildcards.variant != "shuffle"
+    deflected = config.get("reference", {}).get("deflection", {}).get("enabled")
     return [tracing_table()] if deflected else []
