@@ -7,9 +7,13 @@ e.g. results/ci/tracing/asymptotic_igrf13_2011.5.npz; without it a coarse table 
 Printed: cells, points, nodes, the time of the phase sums (add) and of galactic_alm, the number of
 harmonic transforms it made and, measured in the same process, the time of one transform of the same size:
 the ratio galactic_alm / (transforms x one transform) is the overhead outside ducc0 (1 = none).
+With ``--channels N`` (> 1) it then builds the correction of N reference variants sharing it
+(deflection_pass: cutoff factors 1.2, 1.0, 1.4, ..., every second variant at interval stride 2, so two
+groups of phase sums) and prints its time against N x the single correction's, same process: the cost
+the one-job-per-species design saves.
 
     PYTHONPATH=scripts .venv/bin/python benchmarks/bench_deflection_correction.py [--table FILE]
-        [--days 2] [--lmax 48] [--lat-step 8] [--lon-step 24] [--nside 16]
+        [--days 2] [--lmax 48] [--lat-step 8] [--lon-step 24] [--nside 16] [--channels 1]
 
 Defaults are config/ci.yaml's reference.deflection settings; config.yaml's are --lat-step 4 --lon-step 12
 --nside 32.
@@ -53,6 +57,7 @@ def main() -> None:
     parser.add_argument("--lmax", type=int, default=48)
     parser.add_argument("--lat-step", type=float, default=8.0)
     parser.add_argument("--lon-step", type=float, default=24.0)
+    parser.add_argument("--channels", type=int, default=1, help="reference variants sharing the correction")
     parser.add_argument("--nside", type=int, default=16)
     args = parser.parse_args()
     if args.table is not None:
@@ -103,11 +108,28 @@ def main() -> None:
     print(f"{args.days:g} days ({len(timeline)} intervals), lmax {args.lmax}, cells {args.lat_step:g} x "
           f"{args.lon_step:g} deg x "
           f"{settings.n_azimuth} azimuths, acceptance Nside {args.nside}")
-    print(f"cells {len(correction._cells)}, points {correction.points_det.shape[0]}, nodes "
+    n_cells = int((correction._live_sum > 0).sum())
+    print(f"cells {n_cells}, points {correction.points_det.shape[0]}, nodes "
           f"{correction.nodes_gv.size} + infinity, thresholds {len(THRESHOLDS_GV)}")
     print(f"add {t_add:.2f} s; galactic_alm {t_alm:.2f} s with {len(calls)} transforms "
-          f"({len(calls) / len(correction._cells):.1f} per cell); one transform {t_one * 1e3:.3f} ms")
+          f"({len(calls) / n_cells:.1f} per cell); one transform {t_one * 1e3:.3f} ms")
     print(f"galactic_alm / (transforms x one transform) = {t_alm / (len(calls) * t_one):.2f}")
+    if args.channels > 1:
+        from ams_anisotropy.deflection_pass import DeflectionChannel, deflection_alms
+
+        factors = [1.2 + 0.2 * ((k + 1) // 2) * (-1) ** k for k in range(args.channels)]  # 1.2, 1.0, 1.4, 0.8...
+        channels = [DeflectionChannel(cutoff_factor=f, interval_stride=1 + k % 2) for k, f in enumerate(factors)]
+        shared = DeflectionCorrection(table, counts, 1, THRESHOLDS_GV, None, flux.integral_above, factors, settings,
+                                      resolution=PROTON_RESOLUTION)
+        beams = np.zeros((len(THRESHOLDS_GV), 1, hp.Alm.getsize(args.lmax)), dtype=np.complex128)
+        beams[:, 0, 0] = 1.0
+        start = time.perf_counter()
+        deflection_alms(shared, timeline, "cutoff_max_pos_40_gv", None, channels, [beams] * len(channels),
+                        [args.lmax] * len(channels))
+        t_shared = time.perf_counter() - start
+        print(f"{args.channels} variants sharing one correction: {t_shared:.2f} s against "
+              f"{args.channels} x {t_add + t_alm:.2f} s alone: {t_shared / (args.channels * (t_add + t_alm)):.2f} "
+              f"of the per-variant cost")
 
 
 if __name__ == "__main__":
