@@ -35,8 +35,7 @@ with rule_logging(snakemake) as log:
         strict=True)}
     recipes = {v: variant_spec(v, ref_cfg, nominal_factor) for v in variants}  # every recipe checked first
     inputs = []
-    for variant, recipe in recipes.items():
-        suffix = "" if recipe.cutoff_factor == nominal_factor else f"_cutoff{recipe.cutoff_factor!r}"
+    for (variant, recipe), suffix in zip(recipes.items(), snakemake.params.variant_counts, strict=True):
         if suffix not in files:
             raise ValueError(f"reference variant {variant!r}: no counts maps for cutoff factor "
                              f"{recipe.cutoff_factor:g} (add it to selection.cutoff_factor_variants)")

@@ -83,7 +83,7 @@ class StraightExposure:
     and the pixel integrals: alm (n_thr, n_beams, n_alm); efficiency: the eps applied (None without a binned
     efficiency); total_weight_s, weighted_rotation (n_thr, 3, 3); n_intervals; time_efficiency; and what the
     deflection correction repeats (:meth:`deflection_channel`): cutoff factor, efficiency variable and
-    edges, the eps it applies (None: 1, also for a callable efficiency), interval stride."""
+    edges, interval stride (the correction applies ``efficiency``: None, also for a callable efficiency, is 1)."""
 
     alm: np.ndarray
     efficiency: np.ndarray | None
@@ -94,14 +94,13 @@ class StraightExposure:
     cutoff_factor: float
     efficiency_variable: str
     efficiency_edges: np.ndarray
-    deflection_efficiency: np.ndarray | None
     interval_stride: int
 
     def deflection_channel(self):
         """The weights of this exposure as a channel of the deflection correction (:mod:`deflection_pass`)."""
         from .deflection_pass import DeflectionChannel
 
-        eps = self.deflection_efficiency
+        eps = self.efficiency
         return DeflectionChannel(cutoff_factor=self.cutoff_factor, efficiency_variable=self.efficiency_variable,
                                  efficiency=eps,
                                  efficiency_edges=self.efficiency_edges if eps is not None and eps.shape[1] > 1
@@ -221,8 +220,7 @@ def straight_exposure(timeline, beams, nside, n_events, thresholds, upper, integ
     return StraightExposure(alm=alm, efficiency=eps, total_weight_s=total_weight, weighted_rotation=weighted_rotation,
                             n_intervals=n_intervals, time_efficiency=time_efficiency,
                             cutoff_factor=float(cutoff_factor), efficiency_variable=efficiency_variable,
-                            efficiency_edges=edges, deflection_efficiency=None if direct else eps,
-                            interval_stride=stride)
+                            efficiency_edges=edges, interval_stride=stride)
 
 
 def finish_reference(part: StraightExposure, beams, nside: int, n_events, thresholds,
@@ -263,11 +261,8 @@ def _strided(block, stride: int):
     """Every stride-th interval of a TimelineBlock, with stride times its livetime (the cadence2 variant)."""
     if stride == 1:
         return block
-    keep = slice(0, None, stride)
-    return dataclasses.replace(
-        block, rotations=block.rotations[keep], livetime_s=block.livetime_s[keep] * stride,
-        cutoff_gv=block.cutoff_gv[keep], variable=block.variable[keep], time_unix_s=block.time_unix_s[keep],
-        iss_lat_deg=block.iss_lat_deg[keep], iss_lon_deg=block.iss_lon_deg[keep])
+    kept = block.rows(slice(0, None, stride))
+    return dataclasses.replace(kept, livetime_s=kept.livetime_s * stride)
 
 
 def _weighted_blocks(timeline, cone_column, efficiency_variable, time_max_unix_s, stride, time_efficiency):

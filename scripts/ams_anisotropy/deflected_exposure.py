@@ -270,12 +270,12 @@ class DeflectionCorrection:
             map=np.ascontiguousarray(row[None, :]), spin=0, lmax=self.settings.lmax, loc=loc,
             epsilon=self.settings.epsilon, nthreads=1)[0] for row in np.atleast_2d(weights)])
 
-    def _node_weights(self, ch, rows, span, n_m=None):
-        """S[t, q, m] = sum_u eps_t(u) shares[t, edge_t(u), q] Q[c, u, m] of one cell for channel ch (rows of
-        its group's phase sums in ``span``): (n_thr, n_nodes + 1, n_m)."""
+    def _node_weights(self, ch, group, efficiency, rows, span, n_m=None):
+        """S[t, q, m] = sum_u eps_t(u) shares[t, edge_t(u), q] Q[c, u, m] of one cell for channel ch, whose
+        phase sums are group ``group``'s ``rows`` (keys, sums) in ``span`` and whose efficiency per bin of the group
+        is ``efficiency`` (n_thr, n_bins): (n_thr, n_nodes + 1, n_m)."""
         keys, sums = rows
         n_m = self.m.size if n_m is None else n_m
-        group, efficiency = self._channel_group[ch], self._channel_efficiency[ch]
         n_bins = self._group_bins[group]
         _, interval_class = self._phase[group].split(keys[span])
         cutoff_bin, ebin = interval_class // n_bins, interval_class % n_bins
@@ -306,9 +306,9 @@ class DeflectionCorrection:
         n_thr, n_ch = self.thresholds.size, self.n_channels
         if len(channel_group) != n_ch or len(channel_efficiency) != n_ch:
             raise ValueError(f"galactic_alm_channels: expected a group and an efficiency for {n_ch} channel(s)")
-        self._channel_group = [int(g) for g in channel_group]
-        self._channel_efficiency = [np.asarray(e, dtype=np.float64) for e in channel_efficiency]
-        for g, e in zip(self._channel_group, self._channel_efficiency, strict=True):
+        groups = [int(g) for g in channel_group]
+        efficiencies = [np.asarray(e, dtype=np.float64) for e in channel_efficiency]
+        for g, e in zip(groups, efficiencies, strict=True):
             if not 0 <= g < len(self._phase) or e.shape != (n_thr, self._group_bins[g]):
                 raise ValueError(f"galactic_alm_channels: group {g} / efficiency of shape {e.shape} do not match "
                                  f"the groups' {self._group_bins} efficiency bins for {n_thr} thresholds")
@@ -319,8 +319,8 @@ class DeflectionCorrection:
             cell_of_row = sums.split(keys)[0]
             lo, hi = np.searchsorted(cell_of_row, cells, "left"), np.searchsorted(cell_of_row, cells, "right")
             group_spans.append([slice(a, b) for a, b in zip(lo, hi, strict=True)])
-        rows = [group_rows[g] for g in self._channel_group]
-        spans = [group_spans[g] for g in self._channel_group]
+        rows = [group_rows[g] for g in groups]
+        spans = [group_spans[g] for g in groups]
         # pass 1: the mean allowed fraction of every acceptance point, per channel and threshold (weights: m = 0)
         numerator = np.zeros((n_ch, n_thr, self.point_weights.size))
         denominator = np.zeros((n_ch, n_thr))
@@ -333,7 +333,8 @@ class DeflectionCorrection:
             if len(cached) < cache_cells:
                 cached[c] = lookup
             for ch in range(n_ch):
-                weight = self._node_weights(ch, rows[ch], spans[ch][i], 1)[:, :, 0].real  # (n_thr, n_nodes + 1)
+                weight = self._node_weights(ch, groups[ch], efficiencies[ch], rows[ch], spans[ch][i],
+                                            1)[:, :, 0].real  # (n_thr, n_nodes + 1)
                 numerator[ch] += weight[:, :-1] @ lookup[1] + weight[:, -1:]  # the infinity node is allowed
                 denominator[ch] += weight.sum(axis=1)
         mean_allowed = numerator / np.maximum(denominator, 1e-300)[:, :, None]
@@ -350,7 +351,8 @@ class DeflectionCorrection:
             enu, straight, lat_c, lon_c = geometry.pop(c)
             asym, fraction = cached.pop(c) if c in cached else self._lookups(enu, lat_c, lon_c)
             vectors = np.where(np.isfinite(asym), asym, straight[None])
-            weights = [self._node_weights(ch, rows[ch], spans[ch][i]) for ch in range(n_ch)]  # (n_thr, nodes + 1, m)
+            weights = [self._node_weights(ch, groups[ch], efficiencies[ch], rows[ch], spans[ch][i])
+                       for ch in range(n_ch)]  # (n_thr, nodes + 1, m)
             # nodes that carry no weight in this cell (below the lowest edge's spill-over) are skipped
             used = np.flatnonzero(np.any([np.abs(w[:, :-1]).max(axis=(0, 2)) > _NODE_WEIGHT_FLOOR * np.abs(w).max()
                                           for w in weights], axis=0))

@@ -17,7 +17,6 @@ phase sums and its own mean allowed fraction in its undeflected beam.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import healpy as hp
@@ -105,11 +104,6 @@ def _groups(channels):
     return groups, [keys.index(c.group_key()) for c in channels]
 
 
-def _rows_of(block, rows: slice):
-    return dataclasses.replace(block, **{f.name: getattr(block, f.name)[rows] for f in dataclasses.fields(block)
-                                         if isinstance(getattr(block, f.name), np.ndarray)})
-
-
 def deflection_alms(correction, timeline, cone_column: str, time_max_unix_s, channels, beams, lmaxes):
     """Each channel's correction of its reference's alm[:, 0], (n_thr, n_alm(lmax_i)), scaled to its acceptance.
 
@@ -135,7 +129,7 @@ def deflection_alms(correction, timeline, cone_column: str, time_max_unix_s, cha
                                  with_position=True):
         for start in range(0, block.livetime_s.size, ROWS_PER_CALL):
             rows = slice(start, start + ROWS_PER_CALL)
-            correction.add_groups(_rows_of(block, rows), [(*g.weights(block, rows), g.n_bins) for g in groups])
+            correction.add_groups(block.rows(rows), [(*g.weights(block, rows), g.n_bins) for g in groups])
     small = correction.galactic_alm_channels(  # per unit normalised acceptance
         channel_group, [groups[g].channel_efficiency(c, n_thr) for c, g in zip(channels, channel_group, strict=True)])
     out = []

@@ -20,6 +20,7 @@ per-interval quantities the exposure integration needs (:mod:`ams_anisotropy.exp
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,6 +159,11 @@ class TimelineBlock:
     time_unix_s: np.ndarray
     iss_lat_deg: np.ndarray | None = None  # geodetic, deg (the deflection correction's cells)
     iss_lon_deg: np.ndarray | None = None
+
+    def rows(self, rows) -> TimelineBlock:
+        """The block restricted to ``rows`` (a slice or index array) of every per-interval array."""
+        return dataclasses.replace(self, **{f.name: getattr(self, f.name)[rows] for f in dataclasses.fields(self)
+                                            if isinstance(getattr(self, f.name), np.ndarray)})
 
 
 def timeline_blocks(timeline, cone_column: str, efficiency_variable: str = "trigger_rate_hz",

@@ -62,6 +62,7 @@ rule reference_maps:
         references=[f"{OUT}/maps/{{species}}/reference_{v}.fits" for v in integrated_variants()],
     params:
         variants=integrated_variants(),
+        variant_counts=[variant_factor_suffix(v) for v in integrated_variants()],
         counts_suffixes=[cutoff_suffix(f) for f in cutoff_variants()],
         species=lambda wildcards: species_spec(wildcards.species, "thresholds", "upper", "unit", "cuts",
                                                "resolution"),
